@@ -1,0 +1,63 @@
+# autoretrain — `make help` lists the targets.
+SHELL := bash
+.DEFAULT_GOAL := help
+export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/tools
+export KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
+UV ?= uv
+RUN := $(UV) run --frozen
+
+##@ General
+
+.PHONY: help
+help: ## Show the targets, grouped.
+	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)} \
+	  /^[a-zA-Z0-9_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: venv
+venv: ## Install the locked Python environment (.venv) with uv.
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+
+.PHONY: lint
+lint: venv ## ruff, mypy --strict and the import-linter layer contract.
+	$(RUN) ruff check operator tools tests bench
+	$(RUN) ruff format --check operator tools tests bench
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+.PHONY: fmt
+fmt: venv ## Format and autofix with ruff.
+	$(RUN) ruff format operator tools tests bench
+	$(RUN) ruff check --fix operator tools tests bench
+
+.PHONY: crds
+crds: venv ## Regenerate crds/ (and the chart's copy) from the pydantic models.
+	$(RUN) python -m autoretrain.api.crd crds
+
+.PHONY: test-unit
+test-unit: venv ## Fast tests of pure logic (no cluster).
+	$(RUN) pytest tests/unit
+
+.PHONY: test
+test: lint binaries ## Lint plus every test tier: unit, S3, cluster and end-to-end.
+	$(RUN) pytest tests
+
+.PHONY: bench
+bench: venv ## Run the benchmarks under bench/ and print their figures.
+	$(RUN) python bench/gate_bench.py
+
+##@ Local cluster
+
+.PHONY: binaries
+binaries: venv ## Build (once per machine) etcd, kube-apiserver, controller-manager, scheduler, kubectl, helm.
+	$(RUN) python -m localcluster binaries
+
+.PHONY: cluster
+cluster: binaries ## Start the local control plane; the admin kubeconfig is .cluster/kubeconfig.
+	$(RUN) python -m localcluster up
+
+.PHONY: cluster-down
+cluster-down: ## Stop everything `make cluster` started.
+	$(RUN) python -m localcluster down

@@ -1,0 +1,115 @@
+"""The launcher's pure parts and its clear failures, without starting a cluster."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from localcluster import binaries, containerenv
+from localcluster.launcher import Launcher, State
+from localcluster.podnetwork import PodNetwork
+
+
+def test_missing_toolchain_names_both_ways_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTORETRAIN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("KUBEBUILDER_ASSETS", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no go here
+    with pytest.raises(binaries.ToolchainMissing) as error:
+        binaries.ensure(("kube-apiserver",))
+    assert "install Go" in str(error.value)
+    assert "KUBEBUILDER_ASSETS" in str(error.value)
+
+
+def test_the_build_script_without_go_names_both_ways_out(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["/bin/bash", str(binaries.BUILD_SCRIPT), str(tmp_path / "bin")],
+        env={"PATH": "/usr/bin/nonexistent"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 3
+    assert "Go toolchain" in result.stderr and "KUBEBUILDER_ASSETS" in result.stderr
+
+
+def _fake_binary(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("#!/bin/sh\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_kubebuilder_assets_win_over_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTORETRAIN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path / "assets"))
+    assets = _fake_binary(tmp_path / "assets", "kube-apiserver")
+    _fake_binary(binaries.cache_dir(), "kube-apiserver")
+    cached = _fake_binary(binaries.cache_dir(), "kube-scheduler")
+    found = binaries.ensure(("kube-apiserver", "kube-scheduler"))
+    assert found == {"kube-apiserver": assets, "kube-scheduler": cached}
+
+
+def test_a_stale_cluster_folder_is_not_taken_for_a_running_cluster(tmp_path: Path) -> None:
+    State(server="https://127.0.0.1:1", pids={"etcd": 2**22 + 7}).save(tmp_path)
+    assert not Launcher(tmp_path).healthy()
+
+
+def test_pod_networks_of_two_clusters_differ() -> None:
+    one, two = PodNetwork.for_cluster(Path("/a")), PodNetwork.for_cluster(Path("/b"))
+    assert one.namespace != two.namespace
+    assert one.address(0).endswith(".0.2") and one.address(250).endswith(".1.2")
+
+
+POD = {
+    "metadata": {"name": "p", "namespace": "ns", "uid": "u", "labels": {"app": "x"}},
+    "spec": {"nodeName": "n", "serviceAccountName": "sa"},
+}
+
+
+def test_env_resolves_literals_references_and_expansions() -> None:
+    data = {("configmap", "cfg"): {"A": "1", "B": "2"}, ("secret", "s"): {"TOKEN": "t0k"}}
+
+    def lookup(kind: str, namespace: str, name: str) -> dict[str, str] | None:
+        assert namespace == "ns"
+        return data.get((kind, name))
+
+    container = {
+        "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"}],
+        "env": [
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "TOKEN"}}},
+            {"name": "URL", "value": "http://$(IP):80/$(APP)/$$(IP)"},
+        ],
+        "command": ["serve", "--host", "$(IP)"],
+        "args": ["$(MISSING)"],
+    }
+    env = containerenv.container_env(POD, container, "10.1.0.2", lookup)
+    assert env["CFG_A"] == "1" and env["SECRET"] == "t0k" and env["APP"] == "x"
+    assert env["URL"] == "http://10.1.0.2:80/x/$(IP)"
+    assert containerenv.command_line(container, env) == [
+        "serve",
+        "--host",
+        "10.1.0.2",
+        "$(MISSING)",
+    ]
+    assert "PATH" in env or "PATH" not in os.environ
+
+
+def test_env_missing_reference_is_a_clear_error() -> None:
+    container = {"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}
+    with pytest.raises(containerenv.EnvError, match="secret 's' key 'k' not found"):
+        containerenv.container_env(POD, container, "10.1.0.2", lambda *_: None)
+
+
+def test_a_container_without_command_is_refused_with_the_reason() -> None:
+    with pytest.raises(containerenv.EnvError, match="cannot run an image's entrypoint"):
+        containerenv.command_line({"image": "nginx"}, {})

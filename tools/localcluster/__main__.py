@@ -1,0 +1,5 @@
+import sys
+
+from localcluster.launcher import main
+
+sys.exit(main())
