@@ -1,0 +1,208 @@
+"""The canary phase: weight steps, pauses, online analysis, abort and rollback.
+
+Flagger's rule holds: one tick does one step and returns. The stable Deployment
+is never touched here; the candidate runs in a ``<serving>-canary`` Deployment
+that shares the Service's selector, so its share of traffic is its share of pods.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from autoretrain.api.common import ModelVersionRef
+from autoretrain.api.run import CanaryRecord, ModelRetrainRunStatus
+from autoretrain.lifecycle.actions import (
+    ClearAnnotation,
+    DeleteCanary,
+    Emit,
+    EnsureCanary,
+    RunAction,
+)
+from autoretrain.lifecycle.observed import RunObservation
+from autoretrain.lifecycle.promotion import begin_promotion
+from autoretrain.lifecycle.record import (
+    RunContext,
+    RunDecision,
+    candidate_of,
+    finish,
+    transition,
+)
+
+PROMOTE_ANNOTATION = "autoretrain.io/promote"
+ABORT_ANNOTATION = "autoretrain.io/abort"
+#: Measurements kept in the run status across all steps (the API allows 256).
+KEPT_MEASUREMENTS = 200
+TICK_SECONDS = 1.0
+
+
+def calculate_canary_replicas(stable_replicas: int, weight: int) -> int:
+    """Canary replicas that give the candidate ``weight`` percent of the pods.
+
+    The stable Deployment keeps its replicas until promotion, so the canary's
+    share is c / (stable + c). Rounding is up, so the canary always gets at least
+    the asked share and at least one pod (Argo Rollouts' basic canary also rounds
+    the canary up). A weight of 100 adds as many canary pods as stable has: the
+    candidate takes every pod only through promotion.
+
+    >>> [calculate_canary_replicas(4, w) for w in (1, 10, 20, 50, 75, 100)]
+    [1, 1, 1, 4, 12, 4]
+    >>> calculate_canary_replicas(0, 50)
+    1
+    """
+    if weight >= 100:
+        return max(stable_replicas, 1)
+    return max(1, math.ceil(stable_replicas * weight / (100 - weight)))
+
+
+def begin(
+    ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation, candidate: ModelVersionRef
+) -> RunDecision:
+
+    assert ctx.spec.canary is not None
+    weight = ctx.spec.canary.steps[0].weight
+    stable = seen.serving.replicas if seen.serving else 1
+    record = CanaryRecord(step_index=0, weight=weight, step_started_at=ctx.now)
+    return transition(
+        status,
+        ctx,
+        "Canary",
+        "CanaryStarted",
+        f"canary of {candidate.version} at weight {weight}",
+        (EnsureCanary(candidate, calculate_canary_replicas(stable, weight)),),
+        canary=record,
+    )
+
+
+def rollback(
+    ctx: RunContext, status: ModelRetrainRunStatus, reason: str, message: str
+) -> RunDecision:
+
+    record = status.canary
+    if record is not None:
+        status = status.model_copy(update={"canary": record.model_copy(update={"weight": 0})})
+    return finish(
+        status,
+        ctx,
+        "RolledBack",
+        reason,
+        f"{message}; the canary was removed and the champion keeps serving",
+        (DeleteCanary(),),
+    )
+
+
+def step(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -> RunDecision:
+
+    strategy = ctx.spec.canary
+    record = status.canary
+    candidate = candidate_of(status)
+    if strategy is None or record is None or candidate is None:
+        return finish(
+            status,
+            ctx,
+            "Failed",
+            "CanaryStateMissing",
+            "the run is in Canary without a canary record",
+            (DeleteCanary(),),
+        )
+    if ABORT_ANNOTATION in seen.annotations:
+        return rollback(
+            ctx,
+            status,
+            "Aborted",
+            f"aborted by annotation {ABORT_ANNOTATION}={seen.annotations[ABORT_ANNOTATION]!r}",
+        )
+    if seen.serving is None:
+        return rollback(
+            ctx,
+            status,
+            "ServingDeploymentMissing",
+            f"Deployment {ctx.spec.serving.deployment_ref.name} not found",
+        )
+    wanted = calculate_canary_replicas(seen.serving.replicas, record.weight)
+    canary = seen.canary
+    started = record.step_started_at or ctx.now
+    if canary is None or canary.replicas != wanted or canary.model != candidate:
+        return RunDecision(status, (EnsureCanary(candidate, wanted),), TICK_SECONDS / 2)
+    if not canary.rolled_out:
+        if canary.deadline_exceeded or (ctx.now - started).total_seconds() > (
+            ctx.spec.serving.rollout_timeout_seconds
+        ):
+            return rollback(
+                ctx,
+                status,
+                "CanaryRolloutFailed",
+                f"canary pods of {candidate.version} did not become available",
+            )
+        return RunDecision(status, (), TICK_SECONDS / 2)
+
+    actions: list[RunAction] = []
+    outcome = seen.analysis
+    if outcome is not None:
+        kept = (*record.measurements, *outcome.new_measurements)[-KEPT_MEASUREMENTS:]
+        record = record.model_copy(update={"metrics": outcome.metrics, "measurements": kept})
+        status = status.model_copy(update={"canary": record})
+        if outcome.phase == "Failed":
+            return rollback(ctx, status, "AnalysisFailed", outcome.message or "analysis failed")
+    promoted = PROMOTE_ANNOTATION in seen.annotations
+    if promoted:
+        actions.append(ClearAnnotation(PROMOTE_ANNOTATION))
+    inconclusive = outcome is not None and outcome.phase == "Inconclusive"
+    online = ctx.spec.gates.online
+    if inconclusive and online is not None and online.on_inconclusive == "Rollback":
+        return rollback(
+            ctx,
+            status,
+            "AnalysisInconclusive",
+            outcome.message if outcome and outcome.message else "no data",
+        )
+    analysed = online is None or (outcome is not None and outcome.phase == "Successful")
+    pause = strategy.steps[record.step_index].pause
+    pause_seconds = pause.seconds() if pause is not None else 0.0
+    paused_out = pause_seconds is not None and ctx.now - started >= timedelta(seconds=pause_seconds)
+    # A promote skips the current pause and resolves an Inconclusive hold, by a
+    # person's decision; it never overrides a Failed analysis (handled above).
+    ready = (paused_out or promoted) and (analysed or (promoted and inconclusive))
+    if not ready:
+        held = status.model_copy(
+            update={
+                "canary": record.model_copy(
+                    update={"paused": inconclusive or pause_seconds is None}
+                ),
+                "reason": "AnalysisInconclusive" if inconclusive else status.reason,
+            }
+        )
+        return RunDecision(held, tuple(actions), TICK_SECONDS)
+    if record.step_index + 1 >= len(strategy.steps):
+        return begin_promotion(
+            ctx,
+            status,
+            seen,
+            candidate,
+            "CanaryPassed",
+            f"all {len(strategy.steps)} canary steps passed",
+        )
+    index = record.step_index + 1
+    weight = strategy.steps[index].weight
+    following = CanaryRecord(
+        step_index=index, weight=weight, step_started_at=ctx.now, measurements=record.measurements
+    )
+    advanced = status.model_copy(
+        update={
+            "canary": following,
+            "reason": "CanaryStepStarted",
+            "message": f"canary step {index + 1} at weight {weight}",
+        }
+    )
+
+    return RunDecision(
+        advanced,
+        (
+            *actions,
+            EnsureCanary(candidate, calculate_canary_replicas(seen.serving.replicas, weight)),
+            Emit(
+                "Normal", "CanaryStep", f"step {index + 1}/{len(strategy.steps)}: weight {weight}"
+            ),
+        ),
+        0.1,
+    )

@@ -1,0 +1,102 @@
+"""Promotion: point the stable Deployment at the candidate, wait, move the champion."""
+
+from __future__ import annotations
+
+from autoretrain.api.common import ModelVersionRef
+from autoretrain.api.run import ModelRetrainRunStatus, PromotionRecord
+from autoretrain.lifecycle.actions import DeleteCanary, MoveChampion, RunAction, SetServingModel
+from autoretrain.lifecycle.observed import RunObservation
+from autoretrain.lifecycle.record import (
+    ROLLOUT_POLL_SECONDS,
+    RunContext,
+    RunDecision,
+    candidate_of,
+    condition,
+    finish,
+    transition,
+)
+
+
+def begin_promotion(
+    ctx: RunContext,
+    status: ModelRetrainRunStatus,
+    seen: RunObservation,
+    candidate: ModelVersionRef,
+    passed: str,
+    message: str,
+) -> RunDecision:
+    """Record what serves now (to restore on failure) and patch the stable Deployment."""
+    previous = seen.serving.model if seen.serving is not None else status.champion
+    moved = status.model_copy(
+        update={"conditions": condition(status, ctx, passed, True, passed, message)}
+    )
+    return transition(
+        moved,
+        ctx,
+        "Promoting",
+        "PromotionStarted",
+        f"serving Deployment {ctx.spec.serving.deployment_ref.name} patched to {candidate.version}",
+        (SetServingModel(candidate),),
+        promotion=PromotionRecord(previous_champion=previous, started_at=ctx.now),
+    )
+
+
+def promoting(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -> RunDecision:
+    """Wait for the stable rollout; on success move the champion, on failure restore."""
+    candidate = candidate_of(status)
+    promotion = status.promotion or PromotionRecord(started_at=ctx.now)
+    serving = seen.serving
+    deployment = ctx.spec.serving.deployment_ref.name
+    cleanup: tuple[RunAction, ...] = (DeleteCanary(),) if status.canary is not None else ()
+    if candidate is None or serving is None:
+        return finish(
+            status,
+            ctx,
+            "Failed",
+            "ServingDeploymentMissing",
+            f"Deployment {deployment} not found; nothing was changed",
+            cleanup,
+        )
+    started = promotion.started_at or ctx.now
+    timed_out = (ctx.now - started).total_seconds() > ctx.spec.serving.rollout_timeout_seconds
+    if serving.deadline_exceeded or timed_out:
+        why = "progress deadline exceeded" if serving.deadline_exceeded else "rollout timed out"
+        return finish(
+            status,
+            ctx,
+            "Failed",
+            "RolloutFailed",
+            f"Deployment {deployment} did not roll out {candidate.version} ({why}); "
+            "the previous model was restored",
+            (SetServingModel(promotion.previous_champion), *cleanup),
+        )
+    if seen.champion not in (status.champion, candidate):
+        restore = seen.champion or promotion.previous_champion
+        return finish(
+            status,
+            ctx,
+            "Failed",
+            "ChampionConflict",
+            f"the champion moved to {seen.champion.version if seen.champion else 'none'} "
+            "while this run promoted; serving was pointed back at it",
+            (SetServingModel(restore), *cleanup),
+        )
+    if serving.model != candidate:
+        return RunDecision(status, (SetServingModel(candidate),), ROLLOUT_POLL_SECONDS)
+    if not serving.rolled_out:
+        return RunDecision(status, (), ROLLOUT_POLL_SECONDS)
+    done = status.model_copy(
+        update={
+            "promotion": promotion.model_copy(update={"finished_at": ctx.now}),
+            "conditions": condition(status, ctx, "Promoted", True, "Promoted", candidate.version),
+        }
+    )
+    move = MoveChampion(to=candidate, expected=status.champion, run=ctx.name)
+    return finish(
+        done,
+        ctx,
+        "Succeeded",
+        "Promoted",
+        f"{candidate.version} is the champion and serves from {deployment}",
+        (*cleanup, move),
+    )

@@ -1,0 +1,95 @@
+"""Cron arithmetic with CronJob's semantics: time zones, missed ticks, deadlines."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+
+def _zone(time_zone: str | None) -> ZoneInfo:
+    return ZoneInfo(time_zone or "UTC")
+
+
+def last_tick(
+    schedule: str, time_zone: str | None, after: datetime, now: datetime
+) -> datetime | None:
+    """The latest tick t with ``after < t <= now``, or None.
+
+    Like the CronJob controller, only the most recent missed tick matters: a
+    controller that was down for three ticks starts one run, not three.
+
+    >>> t = lambda h, m=0: datetime(2024, 1, 1, h, m, tzinfo=UTC)
+    >>> last_tick("0 * * * *", None, after=t(1), now=t(3, 30))
+    datetime.datetime(2024, 1, 1, 3, 0, tzinfo=datetime.timezone.utc)
+    >>> last_tick("0 * * * *", None, after=t(3), now=t(3, 30)) is None
+    True
+    """
+    zone = _zone(time_zone)
+    previous: datetime = croniter(
+        schedule, now.astimezone(zone) + timedelta(microseconds=1)
+    ).get_prev(datetime)
+    previous = previous.astimezone(UTC)
+    return previous if previous > after else None
+
+
+def next_tick(schedule: str, time_zone: str | None, now: datetime) -> datetime:
+    """The first tick strictly after ``now``, in UTC.
+
+    >>> next_tick("0 2 * * *", "Europe/Berlin", datetime(2024, 7, 1, 12, tzinfo=UTC))
+    datetime.datetime(2024, 7, 2, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    upcoming: datetime = croniter(schedule, now.astimezone(_zone(time_zone))).get_next(datetime)
+    return upcoming.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Due:
+    tick: datetime
+    too_late: bool
+
+
+def due(
+    schedule: str,
+    time_zone: str | None,
+    after: datetime,
+    now: datetime,
+    starting_deadline_seconds: int | None,
+) -> Due | None:
+    """The tick that should start a run now, and whether its deadline has passed.
+
+    >>> t = lambda m, s=0: datetime(2024, 1, 1, 0, m, s, tzinfo=UTC)
+    >>> due("*/5 * * * *", None, after=t(0), now=t(5, 30), starting_deadline_seconds=60)
+    Due(tick=datetime.datetime(2024, 1, 1, 0, 5, tzinfo=datetime.timezone.utc), too_late=False)
+    >>> due("*/5 * * * *", None, after=t(0), now=t(7), starting_deadline_seconds=60).too_late
+    True
+    """
+    tick = last_tick(schedule, time_zone, after, now)
+    if tick is None:
+        return None
+    late = starting_deadline_seconds is not None and (
+        now - tick > timedelta(seconds=starting_deadline_seconds)
+    )
+    return Due(tick, late)
+
+
+def scheduled_run_name(model_retrain: str, tick: datetime) -> str:
+    """CronJob's naming: the tick in minutes since the epoch, so a tick maps to one run.
+
+    >>> scheduled_run_name("churn", datetime(2024, 1, 1, tzinfo=UTC))
+    'churn-28401120'
+    """
+    return f"{model_retrain}-{int(tick.timestamp()) // 60}"
+
+
+def manual_run_name(model_retrain: str, trigger_value: str) -> str:
+    """One name per distinct trigger value, whatever characters the value holds.
+
+    >>> manual_run_name("churn", "2024-06-01 rerun")
+    'churn-m-81e0ab0f'
+    """
+    digest = hashlib.sha256(trigger_value.encode()).hexdigest()[:8]
+    return f"{model_retrain}-m-{digest}"
