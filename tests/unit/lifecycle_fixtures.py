@@ -1,0 +1,94 @@
+"""Shared builders for the lifecycle's table-driven tests."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from autoretrain.api.common import ModelVersionRef
+from autoretrain.api.modelretrain import ModelRetrainSpec
+from autoretrain.lifecycle.observed import DeploymentState, JobState
+from autoretrain.lifecycle.record import RunContext
+
+T0 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
+SHA_A, SHA_B = "a" * 64, "b" * 64
+CHAMPION = ModelVersionRef(version="v0", uri="file:///m/versions/v0/model.skops", sha256=SHA_A)
+CANDIDATE = ModelVersionRef(
+    version="run-1", uri="file:///m/versions/run-1/model.skops", sha256=SHA_B
+)
+
+
+def spec(**overrides: Any) -> ModelRetrainSpec:
+    wire: dict[str, Any] = {
+        "artifacts": {"uri": "file:///m/"},
+        "data": {"train": "file:///d/train.csv", "holdout": "file:///d/holdout.csv"},
+        "training": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "train",
+                            "image": "x",
+                            "command": ["python", "-m", "autoretrain.train"],
+                        }
+                    ]
+                }
+            }
+        },
+        "serving": {"deploymentRef": {"name": "server"}, "container": "server"},
+        **overrides,
+    }
+    return ModelRetrainSpec.model_validate(wire)
+
+
+def ctx(at: timedelta = timedelta(0), **overrides: Any) -> RunContext:
+    return RunContext("run-1", 1, spec(**overrides), T0 + at)
+
+
+def trained(message: dict[str, Any] | None = None) -> JobState:
+    report = message or {
+        "candidateUri": CANDIDATE.uri,
+        "sha256": CANDIDATE.sha256,
+        "metrics": {"roc_auc": 0.8},
+    }
+    return JobState("run-1-train", "Succeeded", message=json.dumps(report))
+
+
+def gate(verdict: str = "Passed", reason: str = "all checks passed") -> JobState:
+    body = {
+        "verdict": verdict,
+        "reason": reason,
+        "checks": [
+            {
+                "name": "roc_auc",
+                "value": 0.8,
+                "threshold": ">= 0.7",
+                "verdict": "Passed" if verdict == "Passed" else "Failed",
+            }
+        ],
+    }
+    return JobState("run-1-gate", "Succeeded", message=json.dumps(body))
+
+
+def deployment(
+    model: ModelVersionRef | None = CHAMPION,
+    *,
+    replicas: int = 2,
+    rolled_out: bool = True,
+    deadline_exceeded: bool = False,
+    name: str = "server",
+) -> DeploymentState:
+    ready = replicas if rolled_out else 0
+    return DeploymentState(
+        name=name,
+        generation=2,
+        observed_generation=2 if rolled_out else 1,
+        replicas=replicas,
+        updated_replicas=ready,
+        available_replicas=ready,
+        ready_replicas=ready,
+        total_replicas=replicas,
+        deadline_exceeded=deadline_exceeded,
+        model=model,
+    )

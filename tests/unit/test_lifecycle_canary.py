@@ -1,0 +1,153 @@
+"""The canary phase: steps, pauses, analysis verdicts, promote and abort."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from autoretrain.api.analysis import MetricResult
+from autoretrain.api.run import ModelRetrainRunStatus
+from autoretrain.lifecycle import actions as act
+from autoretrain.lifecycle.canary import (
+    ABORT_ANNOTATION,
+    PROMOTE_ANNOTATION,
+    calculate_canary_replicas,
+)
+from autoretrain.lifecycle.observed import AnalysisOutcome, RunObservation
+from autoretrain.lifecycle.run import decide
+from tests.unit.lifecycle_fixtures import CANDIDATE, CHAMPION, ctx, deployment, gate, trained
+
+ONLINE = {"online": {"interval": "10s", "metrics": [{"name": "errors", "builtin": "errorRate"}]}}
+STEPS = {"steps": [{"weight": 20, "pause": {"duration": "30s"}}, {"weight": 50}]}
+
+
+def _ctx(seconds: float = 0, **overrides: Any) -> Any:
+    fields = {"canary": STEPS, "gates": ONLINE, **overrides}
+    return ctx(timedelta(seconds=seconds), **fields)
+
+
+def _canary_status(**overrides: Any) -> ModelRetrainRunStatus:
+    status = None
+    for seen in (
+        RunObservation(champion=CHAMPION, serving=deployment()),
+        RunObservation(training_job=trained(), serving=deployment()),
+        RunObservation(gate_job=gate(), serving=deployment()),
+    ):
+        status = decide(_ctx(**overrides), status, seen).status
+    assert status is not None and status.phase == "Canary"
+    return status
+
+
+def _outcome(phase: str, message: str | None = None) -> AnalysisOutcome:
+    return AnalysisOutcome(phase, message, (MetricResult(name="errors", phase=phase),), ())  # type: ignore[arg-type]
+
+
+def _seen(canary_replicas: int = 1, **kw: Any) -> RunObservation:
+    canary = deployment(CANDIDATE, replicas=canary_replicas, name="server-canary")
+    return RunObservation(champion=CHAMPION, serving=deployment(), canary=canary, **kw)
+
+
+def test_replica_math_rounds_the_canary_up() -> None:
+    assert calculate_canary_replicas(2, 20) == 1
+    assert calculate_canary_replicas(2, 50) == 2
+    assert calculate_canary_replicas(9, 10) == 1
+    assert calculate_canary_replicas(3, 75) == 9
+
+
+def test_a_passing_gate_starts_the_canary_at_the_first_weight() -> None:
+    status = _canary_status()
+    assert status.canary is not None and (status.canary.step_index, status.canary.weight) == (0, 20)
+
+
+def test_the_canary_deployment_is_created_before_anything_else() -> None:
+    decision = decide(
+        _ctx(), _canary_status(), RunObservation(champion=CHAMPION, serving=deployment())
+    )
+    assert decision.actions == (act.EnsureCanary(CANDIDATE, 1),)
+
+
+def test_a_step_waits_for_its_pause_and_a_successful_analysis() -> None:
+    status = _canary_status()
+    early = decide(_ctx(10), status, _seen(analysis=_outcome("Successful")))
+    assert early.status.canary is not None and early.status.canary.step_index == 0
+    running = decide(_ctx(40), status, _seen(analysis=_outcome("Running")))
+    assert running.status.canary is not None and running.status.canary.step_index == 0
+    advanced = decide(_ctx(40), status, _seen(analysis=_outcome("Successful")))
+    assert advanced.status.canary is not None
+    assert (advanced.status.canary.step_index, advanced.status.canary.weight) == (1, 50)
+    assert act.EnsureCanary(CANDIDATE, 2) in advanced.actions
+
+
+def test_after_the_last_step_the_stable_deployment_is_promoted() -> None:
+    status = _canary_status()
+    status = decide(_ctx(40), status, _seen(analysis=_outcome("Successful"))).status
+    promoted = decide(_ctx(41), status, _seen(2, analysis=_outcome("Successful")))
+    assert promoted.status.phase == "Promoting"
+    assert act.SetServingModel(CANDIDATE) in promoted.actions
+    finished = decide(
+        _ctx(50),
+        promoted.status,
+        RunObservation(
+            champion=CHAMPION, serving=deployment(CANDIDATE), canary=deployment(CANDIDATE)
+        ),
+    )
+    assert finished.status.phase == "Succeeded"
+    assert [type(a).__name__ for a in finished.actions[:2]] == ["DeleteCanary", "MoveChampion"]
+
+
+def test_a_failed_analysis_rolls_back_with_the_measurement_as_reason() -> None:
+    decision = decide(
+        _ctx(12), _canary_status(), _seen(analysis=_outcome("Failed", "errors: 0.4 > max 0.01"))
+    )
+    assert (decision.status.phase, decision.status.reason) == ("RolledBack", "AnalysisFailed")
+    assert "0.4 > max 0.01" in (decision.status.message or "")
+    assert act.DeleteCanary() in decision.actions
+    assert not any(isinstance(a, act.SetServingModel | act.MoveChampion) for a in decision.actions)
+
+
+def test_inconclusive_pauses_and_never_promotes() -> None:
+    status = _canary_status()
+    for second in (40, 400, 4000):
+        held = decide(_ctx(second), status, _seen(analysis=_outcome("Inconclusive", "no data")))
+        assert held.status.phase == "Canary" and held.status.canary is not None
+        assert held.status.canary.paused and held.status.canary.step_index == 0
+
+
+def test_inconclusive_rolls_back_when_configured() -> None:
+    online = {"online": {**ONLINE["online"], "onInconclusive": "Rollback"}}
+    decision = decide(
+        _ctx(40, gates=online),
+        _canary_status(gates=online),
+        _seen(analysis=_outcome("Inconclusive", "no data")),
+    )
+    assert decision.status.reason == "AnalysisInconclusive"
+    assert decision.status.phase == "RolledBack"
+
+
+def test_abort_rolls_back_at_once() -> None:
+    decision = decide(
+        _ctx(1), _canary_status(), _seen(annotations={ABORT_ANNOTATION: "bad traffic"})
+    )
+    assert (decision.status.phase, decision.status.reason) == ("RolledBack", "Aborted")
+
+
+def test_promote_skips_an_indefinite_pause_and_is_consumed() -> None:
+    steps = {"steps": [{"weight": 20, "pause": {}}, {"weight": 50}]}
+    status = _canary_status(canary=steps, gates={})
+    waiting = decide(_ctx(999, canary=steps, gates={}), status, _seen())
+    assert waiting.status.canary is not None and waiting.status.canary.paused
+    go = decide(
+        _ctx(999, canary=steps, gates={}), status, _seen(annotations={PROMOTE_ANNOTATION: "yes"})
+    )
+    assert go.status.canary is not None and go.status.canary.step_index == 1
+    assert act.ClearAnnotation(PROMOTE_ANNOTATION) in go.actions
+
+
+def test_a_canary_that_never_becomes_available_rolls_back() -> None:
+    stuck = RunObservation(
+        champion=CHAMPION,
+        serving=deployment(),
+        canary=deployment(CANDIDATE, replicas=1, rolled_out=False, name="server-canary"),
+    )
+    decision = decide(_ctx(700), _canary_status(), stuck)
+    assert decision.status.reason == "CanaryRolloutFailed"

@@ -1,0 +1,175 @@
+"""The run state machine, phase by phase, with an injected clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from autoretrain.api.run import ModelRetrainRunStatus
+from autoretrain.lifecycle import actions as act
+from autoretrain.lifecycle.observed import JobState, RunObservation
+from autoretrain.lifecycle.run import decide
+from tests.unit.lifecycle_fixtures import (
+    CANDIDATE,
+    CHAMPION,
+    T0,
+    ctx,
+    deployment,
+    gate,
+    trained,
+)
+
+
+def _walk(*observations: RunObservation) -> tuple[ModelRetrainRunStatus, list[object]]:
+    """Feeds observations in order; returns the final status and every action."""
+    status: ModelRetrainRunStatus | None = None
+    seen_actions: list[object] = []
+    for i, seen in enumerate(observations):
+        decision = decide(ctx(timedelta(seconds=i)), status, seen)
+        status = decision.status
+        seen_actions += decision.actions
+    assert status is not None
+    return status, seen_actions
+
+
+def _kinds(actions: list[object]) -> list[str]:
+    return [type(a).__name__ for a in actions if not isinstance(a, act.Emit)]
+
+
+def test_a_good_run_trains_gates_promotes_and_moves_the_champion() -> None:
+    status, actions = _walk(
+        RunObservation(champion=CHAMPION, serving=deployment()),
+        RunObservation(champion=CHAMPION, training_job=trained(), serving=deployment()),
+        RunObservation(champion=CHAMPION, gate_job=gate(), serving=deployment()),
+        RunObservation(champion=CHAMPION, serving=deployment(CANDIDATE, rolled_out=False)),
+        RunObservation(champion=CHAMPION, serving=deployment(CANDIDATE)),
+    )
+    assert status.phase == "Succeeded" and status.reason == "Promoted"
+    assert _kinds(actions) == [
+        "CreateTrainingJob",
+        "CreateGateJob",
+        "SetServingModel",
+        "MoveChampion",
+    ]
+    move = next(a for a in actions if isinstance(a, act.MoveChampion))
+    assert move == act.MoveChampion(to=CANDIDATE, expected=CHAMPION, run="run-1")
+    assert status.champion == CHAMPION  # the baseline the run started from
+    assert status.promotion is not None and status.promotion.previous_champion == CHAMPION
+    assert status.gate is not None and status.gate.checks[0].name == "roc_auc"
+    assert {c.type for c in status.conditions} >= {"Trained", "GatePassed", "Promoted", "Complete"}
+
+
+@pytest.mark.parametrize(
+    ("job", "reason"),
+    [
+        (
+            JobState(
+                "run-1-train", "Failed", message="Traceback...", reason="BackoffLimitExceeded"
+            ),
+            "TrainingFailed",
+        ),
+        (trained({"candidateUri": "x"}), "TrainingReportInvalid"),
+        (JobState("run-1-train", "Succeeded", message="not json"), "TrainingReportInvalid"),
+    ],
+)
+def test_training_failures_end_failed_without_touching_serving(job: JobState, reason: str) -> None:
+    status, actions = _walk(
+        RunObservation(champion=CHAMPION), RunObservation(champion=CHAMPION, training_job=job)
+    )
+    assert (status.phase, status.reason) == ("Failed", reason)
+    assert _kinds(actions) == ["CreateTrainingJob"]
+    assert actions[-1] == act.Emit("Warning", reason, status.message or "")
+
+
+def test_a_gate_rejection_ends_rejected_and_serving_is_untouched() -> None:
+    status, actions = _walk(
+        RunObservation(champion=CHAMPION),
+        RunObservation(training_job=trained()),
+        RunObservation(gate_job=gate("Rejected", "roc_auc 0.61 < min 0.7")),
+    )
+    assert (status.phase, status.reason) == ("Rejected", "GateRejected")
+    assert status.message == "roc_auc 0.61 < min 0.7"
+    assert not any(isinstance(a, act.SetServingModel | act.MoveChampion) for a in actions)
+
+
+def test_a_gate_runner_error_fails_the_run() -> None:
+    status, _ = _walk(
+        RunObservation(),
+        RunObservation(training_job=trained()),
+        RunObservation(gate_job=JobState("run-1-gate", "Failed", reason="Error")),
+    )
+    assert (status.phase, status.reason) == ("Failed", "GateError")
+
+
+def test_missing_children_are_recreated_not_skipped() -> None:
+    """A restarted operator that finds no Job (it was never created) creates it again."""
+    status, _ = _walk(RunObservation())
+    again = decide(ctx(), status, RunObservation(training_job=None))
+    assert again.status == status and again.actions == (act.CreateTrainingJob(),)
+
+
+def test_a_running_job_only_waits() -> None:
+    status, _ = _walk(RunObservation())
+    wait = decide(ctx(), status, RunObservation(training_job=JobState("run-1-train", "Running")))
+    assert wait.actions == () and wait.status == status and wait.requeue_after
+
+
+def _promoting() -> ModelRetrainRunStatus:
+    status, _ = _walk(
+        RunObservation(champion=CHAMPION, serving=deployment()),
+        RunObservation(training_job=trained(), serving=deployment()),
+        RunObservation(gate_job=gate(), serving=deployment()),
+    )
+    assert status.phase == "Promoting"
+    return status
+
+
+def test_a_failed_rollout_restores_the_previous_model() -> None:
+    decision = decide(
+        ctx(timedelta(seconds=5)),
+        _promoting(),
+        RunObservation(
+            champion=CHAMPION,
+            serving=deployment(CANDIDATE, rolled_out=False, deadline_exceeded=True),
+        ),
+    )
+    assert (decision.status.phase, decision.status.reason) == ("Failed", "RolloutFailed")
+    assert act.SetServingModel(CHAMPION) in decision.actions
+    assert not any(isinstance(a, act.MoveChampion) for a in decision.actions)
+
+
+def test_a_rollout_that_outlasts_its_timeout_is_restored() -> None:
+    late = ctx(timedelta(seconds=700))
+    decision = decide(
+        late,
+        _promoting(),
+        RunObservation(champion=CHAMPION, serving=deployment(CANDIDATE, rolled_out=False)),
+    )
+    assert decision.status.reason == "RolloutFailed"
+
+
+def test_promotion_reapplies_the_patch_if_it_was_lost() -> None:
+    decision = decide(
+        ctx(), _promoting(), RunObservation(champion=CHAMPION, serving=deployment(CHAMPION))
+    )
+    assert decision.actions == (act.SetServingModel(CANDIDATE),)
+
+
+def test_a_champion_moved_by_someone_else_stops_the_promotion() -> None:
+    other = CHAMPION.model_copy(update={"version": "other"})
+    decision = decide(
+        ctx(), _promoting(), RunObservation(champion=other, serving=deployment(CANDIDATE))
+    )
+    assert decision.status.reason == "ChampionConflict"
+    assert act.SetServingModel(other) in decision.actions
+
+
+def test_a_deleted_serving_deployment_fails_without_changes() -> None:
+    decision = decide(ctx(), _promoting(), RunObservation(champion=CHAMPION))
+    assert decision.status.reason == "ServingDeploymentMissing"
+
+
+def test_a_finished_run_does_nothing() -> None:
+    done = ModelRetrainRunStatus(phase="Succeeded", finished_at=T0)
+    assert decide(ctx(), done, RunObservation()).actions == ()
