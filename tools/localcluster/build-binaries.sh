@@ -93,7 +93,11 @@ GO
 
 build_helm() {
   want helm || return 0
-  GOBIN="$bin_dir" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+  # Without the chartutil values, `helm template` assumes Kubernetes v1.20.
+  local minor chartutil=helm.sh/helm/v3/pkg/chartutil
+  minor=$(echo "$K8S_VERSION" | cut -d. -f2)
+  GOBIN="$bin_dir" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+    -X $chartutil.k8sVersionMajor=1 -X $chartutil.k8sVersionMinor=$minor" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 

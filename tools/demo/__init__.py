@@ -1,0 +1,1 @@
+"""The demo's story and its data: three days of a churn model's life."""
