@@ -21,11 +21,13 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from localcluster import binaries, pki
+from localcluster import binaries, pki, prometheus
 from localcluster.podnetwork import PodNetwork
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
+#: Started on demand (``up --with-prometheus``), stopped with the rest.
+ADDONS = ("prometheus", "pod-targets")
 
 
 def cluster_dir() -> Path:
@@ -311,17 +313,13 @@ class Launcher:
                 str(self.network.second_octet),
             ],
             state,
-            env={
-                "PYTHONPATH": os.pathsep.join(
-                    p
-                    for p in (
-                        str(Path(__file__).resolve().parents[1]),
-                        os.environ.get("PYTHONPATH"),
-                    )
-                    if p
-                )
-            },
+            env=self._tools_path(),
         )
+
+    @staticmethod
+    def _tools_path() -> dict[str, str]:
+        paths = (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH"))
+        return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
     def _wait_usable(self, kubectl: Path) -> None:
         """Ready means a pod can be created: a Ready node and the default ServiceAccount."""
@@ -349,16 +347,56 @@ class Launcher:
             self.logs / "kube-controller-manager.log",
         )
 
+    # -- add-ons --------------------------------------------------------
+    def prometheus_url(self) -> str | None:
+        state = State.load(self.folder)
+        if state is None or not all(_alive(state.pids.get(a, -1)) for a in ADDONS):
+            return None
+        return f"http://127.0.0.1:{state.ports['prometheus']}"
+
+    def ensure_prometheus(self) -> str:
+        """Starts Prometheus once; later calls return the running one's address."""
+        running = self.prometheus_url()
+        if running is not None:
+            return running
+        state = State.load(self.folder)
+        if state is None:
+            raise ClusterError("the cluster is not running")
+        for addon in ADDONS:  # a half-started pair from an earlier failure
+            if _alive(state.pids.get(addon, -1)):
+                _stop(state.pids[addon])
+        port = free_port()
+        state.ports["prometheus"] = port
+        folder = self.folder / "prometheus"
+        self._spawn("prometheus", prometheus.argv(folder, port), state)
+        self._spawn(
+            "pod-targets",
+            [
+                sys.executable,
+                "-m",
+                "localcluster.podtargets",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--output",
+                str(prometheus.targets_file(folder)),
+            ],
+            state,
+            env=self._tools_path(),
+        )
+        url = f"http://127.0.0.1:{port}"
+        _wait("prometheus", lambda: _get(f"{url}/-/ready") == 200, 30, self.logs / "prometheus.log")
+        return url
+
     # -- down -----------------------------------------------------------
     def down(self) -> None:
         state = State.load(self.folder)
         if state is not None:
-            for name in reversed(COMPONENTS):
+            for name in (*ADDONS, *reversed(COMPONENTS)):
                 pid = state.pids.get(name)
                 if pid and _alive(pid):
                     _stop(pid)
         self.network.delete()
-        for sub in ("etcd", "node", "state.json"):
+        for sub in ("etcd", "node", "prometheus", "state.json"):
             target = self.folder / sub
             if target.is_dir():
                 subprocess.run(["rm", "-rf", str(target)], check=False)
@@ -387,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         if command == "up":
             started = time.monotonic()
             state = launcher.up()
+            if "--with-prometheus" in args:
+                print(f"prometheus: {launcher.ensure_prometheus()}")
             print(f"cluster ready in {time.monotonic() - started:.1f}s at {state.server}")
             print(f"export KUBECONFIG={launcher.kubeconfig}")
             print(f"logs: {launcher.logs}")
@@ -402,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("usage: python -m localcluster up|down|status|binaries", file=sys.stderr)
             return 2
-    except (ClusterError, binaries.ToolchainMissing) as error:
+    except (ClusterError, binaries.ToolchainMissing, prometheus.PrometheusMissing) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
