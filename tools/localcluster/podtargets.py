@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ def write(path: Path, pods: dict[str, dict[str, Any]]) -> None:
     groups = [t for t in (target(p) for p in pods.values()) if t is not None]
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(sorted(groups, key=lambda g: g["targets"][0]), indent=1))
-    os.replace(temporary, path)
+    temporary.replace(path)
 
 
 def run(api: client.ApiClient, path: Path) -> None:
