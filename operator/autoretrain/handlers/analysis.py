@@ -9,8 +9,8 @@ from autoretrain.analysis.measure import measure, provider_for
 from autoretrain.analysis.provider import MetricsProvider
 from autoretrain.analysis.queries import QueryContext
 from autoretrain.api.analysis import MetricResult, OnlineAnalysis
+from autoretrain.api.naming import canary_deployment_name
 from autoretrain.api.run import CanaryMeasurement, CanaryRecord
-from autoretrain.lifecycle.naming import canary_deployment_name
 from autoretrain.lifecycle.observed import AnalysisOutcome
 
 

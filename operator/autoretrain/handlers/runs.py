@@ -12,18 +12,18 @@ from typing import Any
 
 from autoretrain.api.common import parse_wire
 from autoretrain.api.modelretrain import ModelRetrain, ModelRetrainSpec
-from autoretrain.api.run import ModelRetrainRunStatus
-from autoretrain.handlers import stores
-from autoretrain.handlers.analysis import analyse_step
-from autoretrain.handlers.context import Context
-from autoretrain.kube import manifests, observe
-from autoretrain.lifecycle import actions as act
-from autoretrain.lifecycle import policy, run
-from autoretrain.lifecycle.naming import (
+from autoretrain.api.naming import (
     canary_deployment_name,
     gate_job_name,
     training_job_name,
 )
+from autoretrain.api.run import ModelRetrainRunStatus
+from autoretrain.handlers import observe, stores
+from autoretrain.handlers.analysis import analyse_step
+from autoretrain.handlers.context import Context
+from autoretrain.kube import manifests
+from autoretrain.lifecycle import actions as act
+from autoretrain.lifecycle import policy, run
 from autoretrain.lifecycle.observed import JobState, RunObservation
 from autoretrain.lifecycle.record import RunContext
 from autoretrain.store.registry import ModelRegistry

@@ -14,7 +14,7 @@ from typing import Any
 
 from autoretrain.api.common import API_VERSION, ModelVersionRef
 from autoretrain.api.modelretrain import ModelRetrainSpec
-from autoretrain.lifecycle.naming import canary_deployment_name, gate_job_name, training_job_name
+from autoretrain.api.naming import canary_deployment_name, gate_job_name, training_job_name
 
 Obj = dict[str, Any]
 

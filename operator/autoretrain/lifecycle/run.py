@@ -15,10 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from autoretrain.api.gates import GateVerdictMessage
+from autoretrain.api.naming import gate_job_name, training_job_name
 from autoretrain.api.run import GateRecord, ModelRetrainRunStatus, TrainingRecord
 from autoretrain.lifecycle import canary
 from autoretrain.lifecycle.actions import CreateGateJob, CreateTrainingJob
-from autoretrain.lifecycle.naming import gate_job_name, training_job_name
 from autoretrain.lifecycle.observed import RunObservation
 from autoretrain.lifecycle.promotion import begin_promotion, promoting
 from autoretrain.lifecycle.record import (

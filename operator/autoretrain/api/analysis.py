@@ -1,0 +1,436 @@
+"""Spec and status types of the canary: steps, online analysis, measurements.
+
+The shape follows Argo Rollouts (AnalysisTemplate metrics with ``failureLimit``
+and ``consecutiveErrorLimit``, ``pause: {}`` versus ``pause: {duration: 2m}``)
+and Flagger (one interval, one tick). A metric is either a built-in model check
+computed from the reference model server's metrics or a PromQL query; either may
+be judged against fixed bounds, and Prometheus queries and the error-rate and
+latency checks may also be judged statistically against stable (Mann-Whitney U,
+as Kayenta does).
+
+Inconclusive analysis never promotes: ``onInconclusive`` only chooses between
+pausing and rolling back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import datetime
+from typing import Literal, Self
+
+from pydantic import ConfigDict, Field, JsonValue, model_validator
+
+from autoretrain.api.base import ApiModel
+
+#: Go-style durations as Argo and Flagger write them: "30s", "2m", "1h30m", "500ms".
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+BuiltinCheck = Literal["predictionShift", "constantPrediction", "errorRate", "latencyP99"]
+MeasurementPhase = Literal["Successful", "Failed", "Inconclusive", "Error"]
+MetricPhase = Literal["Running", "Successful", "Failed", "Inconclusive"]
+
+#: Series the reference model server (``autoretrain.serve``) exports and the built-in
+#: checks read. Every series carries the labels ``model``, ``version`` and ``track``.
+SERVER_REQUESTS = "autoretrain_inference_requests_total"
+SERVER_ERRORS = "autoretrain_inference_errors_total"
+SERVER_LATENCY = "autoretrain_inference_latency_seconds"
+SERVER_PREDICTIONS = "autoretrain_predictions_total"  # label ``class``; classifiers
+SERVER_PREDICTION_VALUE = "autoretrain_prediction_value"  # histogram; regressors
+SERVER_PREDICTION_NANS = "autoretrain_prediction_nan_total"  # non-finite outputs
+SERVER_INPUT_NANS = "autoretrain_input_nan_total"  # label ``column``
+SERVER_MODEL_INFO = "autoretrain_model_info"  # labels add ``sha256``
+DEFAULT_BUILTIN_SELECTOR = 'namespace="{{namespace}}",track="{{track}}"'
+
+#: Bounds a built-in check uses when the metric sets neither ``min`` nor ``max``.
+BUILTIN_DEFAULT_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "predictionShift": (None, 0.2),
+    "constantPrediction": (2.0, None),
+    "errorRate": (None, 0.01),
+    "latencyP99": (None, 1.0),
+}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Go-style duration string.
+
+    >>> duration_seconds("30s"), duration_seconds("1h30m"), duration_seconds("250ms")
+    (30.0, 5400.0, 0.25)
+    """
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"not a duration like 30s, 2m or 1h30m: {text!r}")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+class PrometheusQuery(ApiModel):
+    """A PromQL instant query that yields one number per measurement."""
+
+    query: str = Field(
+        min_length=1,
+        max_length=4096,
+        description=(
+            "PromQL expression. It must return one sample (aggregate with sum() and friends); "
+            "no sample or NaN gives an Inconclusive measurement. Placeholders {{track}} "
+            "(canary or stable), {{namespace}}, {{name}} (the ModelRetrain), {{canary}} and "
+            "{{stable}} (the Deployment names) are substituted before the query is sent."
+        ),
+    )
+    address: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=2048,
+        description=(
+            "Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090. "
+            "Defaults to the address the operator was configured with."
+        ),
+    )
+
+
+class MannWhitneyJudge(ApiModel):
+    """Compare the canary's samples with stable's by a Mann-Whitney U test."""
+
+    confidence: float = Field(
+        default=0.95,
+        ge=0.5,
+        le=0.9999,
+        description=(
+            "Confidence of the test. The measurement fails when the canary differs from "
+            "stable in the failing direction with p < 1 - confidence."
+        ),
+    )
+    direction: Literal["Increase", "Decrease", "Either"] = Field(
+        default="Increase",
+        description=(
+            "Which change of the canary against stable counts as a failure: Increase "
+            "(error rates, latency), Decrease (throughput, accuracy proxies) or Either."
+        ),
+    )
+    tolerance: float = Field(
+        default=0.0,
+        ge=0.0,
+        description=(
+            "Relative difference of the medians tolerated even when it is significant, "
+            "e.g. 0.1 lets the canary be 10% worse than stable."
+        ),
+    )
+    lookback: str = Field(
+        default="5m",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="How far back each track's series is read (a range query).",
+    )
+    step: str = Field(
+        default="15s",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="Resolution of the range query; lookback / step samples per track.",
+    )
+    min_samples: int = Field(
+        default=8,
+        ge=3,
+        le=10000,
+        description="Samples each track needs; fewer give an Inconclusive measurement.",
+    )
+
+
+class MetricJudge(ApiModel):
+    """A statistical judgement of canary against stable, in place of or besides bounds."""
+
+    mann_whitney: MannWhitneyJudge = Field(
+        description="Mann-Whitney U test of the canary's series against stable's."
+    )
+
+
+_METRIC_RULES: list[JsonValue] = [
+    {
+        "rule": "has(self.builtin) != has(self.prometheus)",
+        "message": "set exactly one of builtin and prometheus",
+    },
+    {
+        "rule": "!has(self.prometheus) || has(self.min) || has(self.max) || has(self.judge)",
+        "message": "a prometheus metric needs min, max or judge",
+    },
+    {
+        "rule": (
+            "!has(self.judge) || has(self.prometheus) || "
+            "self.builtin == 'errorRate' || self.builtin == 'latencyP99'"
+        ),
+        "message": "judge applies to prometheus, errorRate and latencyP99 metrics only",
+        "fieldPath": ".judge",
+    },
+    {
+        "rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
+        "message": "min must not exceed max",
+        "fieldPath": ".min",
+    },
+]
+
+
+class OnlineMetric(ApiModel):
+    """One signal watched during every canary step."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _METRIC_RULES})
+
+    name: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_-]*$",
+        max_length=63,
+        description="Name of the metric, unique within the analysis; measurements carry it.",
+    )
+    builtin: BuiltinCheck | None = Field(
+        default=None,
+        description=(
+            "A model-aware check on the reference model server's metrics. predictionShift: "
+            "population stability index of the canary's prediction classes (or value buckets) "
+            "against stable's, default max 0.2. constantPrediction: number of distinct classes "
+            "(or populated buckets) the canary predicted, default min 2. errorRate: failed "
+            "share of the canary's requests, default max 0.01. latencyP99: canary's 99th "
+            "percentile latency in seconds, default max 1. Exactly one of builtin and "
+            "prometheus is set."
+        ),
+    )
+    prometheus: PrometheusQuery | None = Field(
+        default=None, description="A PromQL query; exactly one of builtin and prometheus is set."
+    )
+    window: str = Field(
+        default="2m",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="Range over which built-in checks count requests and predictions.",
+    )
+    min_samples: int = Field(
+        default=20,
+        ge=0,
+        description=(
+            "Requests (or predictions) a built-in check needs in the window before it "
+            "judges; fewer give an Inconclusive measurement."
+        ),
+    )
+    min: float | None = Field(
+        default=None, description="Lowest passing value; below it the measurement fails."
+    )
+    max: float | None = Field(
+        default=None, description="Highest passing value; above it the measurement fails."
+    )
+    failure_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Failed measurements tolerated; one more fails the step (Argo semantics).",
+    )
+    inconclusive_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Inconclusive measurements tolerated before the metric is Inconclusive.",
+    )
+    consecutive_error_limit: int = Field(
+        default=4,
+        ge=0,
+        description=(
+            "Back-to-back measurement errors (e.g. Prometheus unreachable) tolerated; one "
+            "more makes the metric Inconclusive. Errors are retried and do not count "
+            "towards the measurement count."
+        ),
+    )
+    judge: MetricJudge | None = Field(
+        default=None,
+        description=(
+            "Statistical comparison with stable. When set together with min or max, the "
+            "bounds apply to the canary's median over the lookback, and a measurement fails "
+            "if either the bounds or the judge say so."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> Self:
+        if (self.builtin is None) == (self.prometheus is None):
+            raise ValueError("set exactly one of builtin and prometheus")
+        unbounded = self.min is None and self.max is None and self.judge is None
+        if self.prometheus is not None and unbounded:
+            raise ValueError("a prometheus metric needs min, max or judge")
+        if self.judge is not None and self.builtin in ("predictionShift", "constantPrediction"):
+            raise ValueError("judge applies to prometheus, errorRate and latencyP99 metrics only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The (min, max) in force: the metric's own, else the built-in's defaults.
+
+        >>> OnlineMetric(name="shift", builtin="predictionShift").bounds()
+        (None, 0.2)
+        >>> OnlineMetric(name="shift", builtin="predictionShift", max=0.1).bounds()
+        (None, 0.1)
+        """
+        if self.min is not None or self.max is not None or self.builtin is None:
+            return (self.min, self.max)
+        if self.judge is not None:
+            return (None, None)
+        return BUILTIN_DEFAULT_BOUNDS[self.builtin]
+
+
+class OnlineAnalysis(ApiModel):
+    """Checks run at every canary step, after its pause."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
+                    "message": "metric names must be unique",
+                    "fieldPath": ".metrics",
+                }
+            ]
+        }
+    )
+
+    interval: str = Field(
+        default="30s",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="Time between two measurements of each metric.",
+    )
+    initial_delay: str = Field(
+        default="0s",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="Wait after a step's weight is set (and its pause ends) before measuring.",
+    )
+    count: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Measurements each metric takes per step; errors are retried, not counted.",
+    )
+    metrics: list[OnlineMetric] = Field(
+        min_length=1, max_length=20, description="The metrics; every one must pass."
+    )
+    builtin_selector: str = Field(
+        default=DEFAULT_BUILTIN_SELECTOR,
+        min_length=1,
+        max_length=1024,
+        description=(
+            "PromQL label matchers (without braces) that pick one track's series of the "
+            "reference model server for the built-in checks; the same placeholders as in "
+            "prometheus queries apply. Narrow it when several models canary in one "
+            'namespace, e.g. add model="churn".'
+        ),
+    )
+    on_inconclusive: Literal["Pause", "Rollback"] = Field(
+        default="Pause",
+        description=(
+            "What an Inconclusive result does: Pause (hold the step until promoted or "
+            "aborted by annotation) or Rollback. It never promotes."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        names = [m.name for m in self.metrics]
+        if len(names) != len(set(names)):
+            raise ValueError("metric names must be unique")
+        return self
+
+    def interval_seconds(self) -> float:
+        """The interval as seconds."""
+        return duration_seconds(self.interval)
+
+    def initial_delay_seconds(self) -> float:
+        """The initial delay as seconds."""
+        return duration_seconds(self.initial_delay)
+
+
+class CanaryPause(ApiModel):
+    """A pause: ``{}`` waits until promoted, ``{duration: 2m}`` waits that long."""
+
+    duration: str | None = Field(
+        default=None,
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="How long to pause. Absent: pause until the promote annotation is set.",
+    )
+
+    def seconds(self) -> float | None:
+        """Seconds to wait, or None for an indefinite pause."""
+        return None if self.duration is None else duration_seconds(self.duration)
+
+
+class CanaryStep(ApiModel):
+    """One step: set the weight, pause, then run the online analysis."""
+
+    weight: int = Field(
+        ge=1,
+        le=100,
+        description="Percent of the serving replicas that run the candidate in this step.",
+    )
+    pause: CanaryPause | None = Field(
+        default=None,
+        description=(
+            "Pause after the weight is set and before analysis. Absent: no pause. "
+            "{} pauses until the promote annotation is set; {duration: 2m} pauses 2 minutes."
+        ),
+    )
+
+
+class CanaryStrategy(ApiModel):
+    """The progressive canary the candidate goes through before promotion."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": (
+                        "self.steps.map(s, s.weight).isSorted() && "
+                        "self.steps.all(s, self.steps.exists_one(t, t.weight == s.weight))"
+                    ),
+                    "message": "step weights must be strictly increasing",
+                    "fieldPath": ".steps",
+                }
+            ]
+        }
+    )
+
+    steps: list[CanaryStep] = Field(
+        min_length=1,
+        max_length=20,
+        description="Steps in order; weights strictly increase and are at most 100.",
+    )
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Self:
+        weights = [s.weight for s in self.steps]
+        if any(b <= a for a, b in itertools.pairwise(weights)):
+            raise ValueError("step weights must be strictly increasing")
+        return self
+
+
+class Measurement(ApiModel):
+    """One observation of one metric."""
+
+    value: float | None = Field(default=None, description="The observed value, if any.")
+    phase: MeasurementPhase = Field(
+        description=(
+            "Successful or Failed against the bounds and judge; Inconclusive when there was "
+            "no data; Error when the backend could not be asked."
+        )
+    )
+    message: str | None = Field(default=None, max_length=1024, description="Why, in words.")
+    time: datetime = Field(description="When the measurement was taken.")
+
+
+class MetricResult(ApiModel):
+    """The status of one metric over one step."""
+
+    name: str = Field(description="The metric's name.")
+    phase: MetricPhase = Field(description="The verdict so far.")
+    message: str | None = Field(default=None, max_length=1024, description="Why, in words.")
+    successful: int = Field(default=0, ge=0, description="Successful measurements.")
+    failed: int = Field(default=0, ge=0, description="Failed measurements.")
+    inconclusive: int = Field(default=0, ge=0, description="Inconclusive measurements.")
+    error: int = Field(default=0, ge=0, description="Measurements that errored.")
+    consecutive_error: int = Field(
+        default=0, ge=0, description="Errors in a row since the last measurement that was not one."
+    )
+    measurements: list[Measurement] = Field(
+        default_factory=list, max_length=10, description="The latest measurements, oldest first."
+    )

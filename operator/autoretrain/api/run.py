@@ -1,0 +1,260 @@
+"""The ModelRetrainRun kind: one attempt, and its audit record.
+
+The spec says why the run exists (a schedule tick or a manual trigger) and is
+immutable. The status records everything that happened: the training Job and
+the candidate it produced, lineage, every gate check with its value, threshold
+and verdict, the canary's steps and measurements, and the outcome with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal, Self
+
+from pydantic import ConfigDict, Field, model_validator
+
+from autoretrain.api.analysis import MeasurementPhase, MetricResult
+from autoretrain.api.base import ApiModel
+from autoretrain.api.common import (
+    FINAL_RUN_PHASES,
+    Condition,
+    ModelVersionRef,
+    ObjectName,
+    RunPhase,
+    Sha256,
+    parse_wire,
+)
+from autoretrain.api.gates import GateCheckResult, GateVerdict
+
+KIND = "ModelRetrainRun"
+#: Room for the "-train" and "-gate" Jobs and their pods' generated suffixes.
+MAX_NAME_LENGTH = 52
+
+RunTrigger = Literal["Schedule", "Manual"]
+
+
+class ModelRetrainRunSpec(ApiModel):
+    """Why the run exists. Set once by the operator; immutable."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "self == oldSelf", "message": "spec is immutable"},
+                {
+                    "rule": "self.trigger != 'Schedule' || has(self.scheduledTime)",
+                    "message": "a Schedule run needs scheduledTime",
+                    "fieldPath": ".scheduledTime",
+                },
+                {
+                    "rule": "self.trigger != 'Manual' || has(self.triggerValue)",
+                    "message": "a Manual run needs triggerValue",
+                    "fieldPath": ".triggerValue",
+                },
+            ]
+        }
+    )
+
+    model_retrain: ObjectName = Field(description="Name of the ModelRetrain that started it.")
+    trigger: RunTrigger = Field(
+        description="Schedule (a cron tick) or Manual (the autoretrain.io/trigger annotation)."
+    )
+    scheduled_time: datetime | None = Field(
+        default=None, description="The schedule tick this run is for (Schedule runs)."
+    )
+    trigger_value: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="The autoretrain.io/trigger annotation value that started it (Manual runs).",
+    )
+    model_retrain_generation: int = Field(
+        ge=1,
+        description=(
+            "The ModelRetrain's .metadata.generation when the run started: the policy "
+            "version the run follows."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _trigger_fields(self) -> Self:
+        if self.trigger == "Schedule" and self.scheduled_time is None:
+            raise ValueError("a Schedule run needs scheduledTime")
+        if self.trigger == "Manual" and self.trigger_value is None:
+            raise ValueError("a Manual run needs triggerValue")
+        return self
+
+
+class TrainingRecord(ApiModel):
+    """The training Job and what it reported."""
+
+    job_name: str | None = Field(default=None, description="Name of the training Job.")
+    version: str | None = Field(
+        default=None, description="Version the candidate is stored under (the run's name)."
+    )
+    candidate_uri: str | None = Field(default=None, description="URI of the candidate artifact.")
+    sha256: Sha256 | None = Field(default=None, description="Hex sha256 of the candidate.")
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="Metrics the trainer reported."
+    )
+    metadata_uri: str | None = Field(
+        default=None, description="URI of the candidate's metadata.json."
+    )
+    started_at: datetime | None = Field(default=None, description="When the Job was created.")
+    finished_at: datetime | None = Field(default=None, description="When the Job finished.")
+
+
+class GateRecord(ApiModel):
+    """The offline gate Job and its verdict."""
+
+    job_name: str | None = Field(default=None, description="Name of the gate Job.")
+    verdict: GateVerdict | None = Field(
+        default=None, description="Passed or Rejected; absent while the gate runs."
+    )
+    reason: str | None = Field(default=None, description="The gate's one-line reason.")
+    report_uri: str | None = Field(default=None, description="URI of the full gate report.")
+    checks: tuple[GateCheckResult, ...] = Field(
+        default=(), description="The checks, failing ones first."
+    )
+    truncated: int = Field(
+        default=0, ge=0, description="Checks left out of the status; the report has them all."
+    )
+
+
+class CanaryMeasurement(ApiModel):
+    """One measurement of one online metric at one canary step."""
+
+    metric: str = Field(description="Name of the metric.")
+    step: int = Field(ge=0, description="Index of the canary step, from 0.")
+    value: float | None = Field(default=None, description="The measured value, if any.")
+    phase: MeasurementPhase = Field(description="Successful, Failed, Inconclusive or Error.")
+    message: str | None = Field(default=None, max_length=1024, description="Why, in words.")
+    time: datetime = Field(description="When it was taken.")
+
+
+class CanaryRecord(ApiModel):
+    """Where the canary stands, and what the online analysis saw."""
+
+    step_index: int = Field(ge=0, description="Index of the current step, from 0.")
+    weight: int = Field(
+        ge=0, le=100, description="Percent of serving replicas running the candidate."
+    )
+    step_started_at: datetime | None = Field(
+        default=None, description="When the current step's weight was set."
+    )
+    paused: bool = Field(
+        default=False, description="Whether the canary waits (a pause or Inconclusive)."
+    )
+    metrics: tuple[MetricResult, ...] = Field(
+        default=(), description="The online metrics' verdicts at the current step."
+    )
+    measurements: tuple[CanaryMeasurement, ...] = Field(
+        default=(), max_length=256, description="Measurements of all steps, oldest first."
+    )
+
+
+class PromotionRecord(ApiModel):
+    """The promotion of the candidate to the stable Deployment."""
+
+    previous_champion: ModelVersionRef | None = Field(
+        default=None, description="The champion the candidate replaced; absent for the first."
+    )
+    started_at: datetime | None = Field(default=None, description="When promotion began.")
+    finished_at: datetime | None = Field(
+        default=None, description="When the stable rollout completed."
+    )
+
+
+class ModelRetrainRunStatus(ApiModel):
+    """The audit record of the run."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation this status reflects."
+    )
+    phase: RunPhase = Field(
+        default="Pending",
+        description=(
+            "Pending, Training, Gating, Canary, Promoting, then Succeeded, Rejected (the "
+            "offline gate said no), RolledBack (the canary said no) or Failed (an error)."
+        ),
+    )
+    conditions: tuple[Condition, ...] = Field(
+        default=(),
+        max_length=32,
+        description="Latest observations (Trained, GatePassed, ...), one per type.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    started_at: datetime | None = Field(default=None, description="When the run started.")
+    finished_at: datetime | None = Field(default=None, description="When it reached a final phase.")
+    reason: str | None = Field(
+        default=None, max_length=256, description="Why it is in its phase, in CamelCase."
+    )
+    message: str | None = Field(default=None, max_length=4096, description="Details, in words.")
+    champion: ModelVersionRef | None = Field(
+        default=None,
+        description=(
+            "The champion when the run started: the gate's baseline, and what keeps "
+            "serving if the candidate fails."
+        ),
+    )
+    training: TrainingRecord | None = Field(default=None, description="The training step.")
+    lineage: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Where the candidate came from: data URIs and window, image, git commit, "
+            "dependency lock hash, parent champion."
+        ),
+    )
+    gate: GateRecord | None = Field(default=None, description="The offline gate.")
+    canary: CanaryRecord | None = Field(default=None, description="The canary.")
+    promotion: PromotionRecord | None = Field(default=None, description="The promotion.")
+
+    @property
+    def finished(self) -> bool:
+        """Whether the phase is final."""
+        return self.phase in FINAL_RUN_PHASES
+
+
+class ModelRetrainRun(ApiModel):
+    """One retraining attempt of a ModelRetrain, and its audit record.
+
+    Created by the operator, owned by its ModelRetrain; history limits keep the
+    latest runs of each outcome. The run's name is the version of its candidate.
+    """
+
+    api_version: Literal["autoretrain.io/v1alpha1"] = Field(
+        default="autoretrain.io/v1alpha1", description="autoretrain.io/v1alpha1"
+    )
+    kind: Literal["ModelRetrainRun"] = Field(default="ModelRetrainRun", description=KIND)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: ModelRetrainRunSpec = Field(description="Why the run exists.")
+    status: ModelRetrainRunStatus | None = Field(
+        default=None, description="The audit record, written by the operator."
+    )
+
+    @model_validator(mode="after")
+    def _name_length(self) -> Self:
+        name = self.metadata.get("name")
+        if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
+            raise ValueError(f"metadata.name must be no more than {MAX_NAME_LENGTH} characters")
+        return self
+
+    @classmethod
+    def from_api(cls, obj: Mapping[str, Any]) -> ModelRetrainRun:
+        """Parse the object as the API server returns it (a JSON dict)."""
+        parsed: ModelRetrainRun = parse_wire(cls, obj)
+        return parsed
+
+    @property
+    def name(self) -> str:
+        """metadata.name, which is also the candidate's version."""
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        """metadata.namespace."""
+        return str(self.metadata.get("namespace", ""))
+
+    @property
+    def current_status(self) -> ModelRetrainRunStatus:
+        """The status, or a fresh Pending one before the operator wrote any."""
+        return self.status or ModelRetrainRunStatus()

@@ -1,0 +1,413 @@
+"""The generated CRDs on a real API server: examples, defaults, status, columns, bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+import yaml
+
+from autoretrain.api.common import Condition, ModelVersionRef
+from autoretrain.api.gates import GateCheckResult
+from autoretrain.api.modelretrain import Champion, ModelRetrain, ModelRetrainStatus, RunSummary
+from autoretrain.api.run import (
+    CanaryMeasurement,
+    CanaryRecord,
+    GateRecord,
+    ModelRetrainRun,
+    ModelRetrainRunStatus,
+    PromotionRecord,
+    TrainingRecord,
+)
+from tests.support.cluster import Cluster, eventually
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_NAMES = ("modelretrains.autoretrain.io", "modelretrainruns.autoretrain.io")
+T0 = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
+SHA = "0123456789abcdef" * 4
+
+
+def install_crds(cluster: Cluster) -> None:
+    """Apply crds/ as `make` users do and wait until both kinds are served."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        *(f"crd/{name}" for name in CRD_NAMES),
+    )
+
+
+@pytest.fixture(scope="module")
+def ns(cluster: Cluster) -> Iterator[str]:
+    install_crds(cluster)
+    with cluster.namespace("api") as name:
+        yield name
+
+
+def example(name: str) -> dict[str, Any]:
+    manifest: dict[str, Any] = yaml.safe_load((ROOT / "examples" / name).read_text())
+    manifest["metadata"].pop("namespace", None)
+    return manifest
+
+
+def run_manifest(name: str = "churn-28600000") -> dict[str, Any]:
+    return {
+        "apiVersion": "autoretrain.io/v1alpha1",
+        "kind": "ModelRetrainRun",
+        "metadata": {"name": name},
+        "spec": {
+            "modelRetrain": "churn",
+            "trigger": "Schedule",
+            "scheduledTime": "2024-05-01T02:00:00Z",
+            "modelRetrainGeneration": 1,
+        },
+    }
+
+
+def server_dry_run(cluster: Cluster, ns: str, manifest: dict[str, Any]) -> Any:
+    result = cluster.kubectl(
+        "apply", "--dry-run=server", "-n", ns, "-o", "json", "-f", "-", input=json.dumps(manifest)
+    )
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("name", ["minimal.yaml", "full.yaml"])
+def test_examples_are_accepted_and_defaulted_as_the_models_default_them(
+    cluster: Cluster, ns: str, name: str
+) -> None:
+    manifest = example(name)
+    returned = server_dry_run(cluster, ns, manifest)
+    assert returned["metadata"]["name"] == "churn"
+    assert ModelRetrain.from_api(returned).spec == ModelRetrain.from_api(manifest).spec
+    # The API server filled in the defaults the schema declares.
+    assert returned["spec"]["concurrencyPolicy"] == "Forbid"
+    assert returned["spec"]["training"]["backoffLimit"] == 1
+
+
+@pytest.mark.parametrize(
+    "sparse",
+    [
+        {"gates": {}},
+        {"gates": {"offline": {}}},
+        {"gates": {"offline": {"checks": []}}},
+        {"gates": {"offline": {"checks": [{"catastrophic": {}}]}}},
+        {"canary": {"steps": [{"weight": 100, "pause": {}}]}},
+    ],
+    ids=json.dumps,
+)
+def test_empty_optional_sections_are_accepted(
+    cluster: Cluster, ns: str, sparse: dict[str, Any]
+) -> None:
+    # Empty objects mean "all defaults"; CEL rules must not trip over absent fields.
+    manifest = example("minimal.yaml")
+    manifest["spec"].update(sparse)
+    ModelRetrain.from_api(manifest)
+    server_dry_run(cluster, ns, manifest)
+
+
+def test_a_complete_status_from_the_models_is_accepted_and_printed(
+    cluster: Cluster, ns: str
+) -> None:
+    manifest = example("minimal.yaml")
+    manifest["spec"]["schedule"] = "@daily"
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(manifest))
+    status = ModelRetrainStatus(
+        observed_generation=1,
+        phase="Running",
+        conditions=(
+            Condition(
+                type="Ready",
+                status="True",
+                reason="Scheduled",
+                last_transition_time=T0,
+                observed_generation=1,
+            ),
+        ),
+        champion=Champion(
+            version="churn-1",
+            uri="file:///m/versions/churn-1/model.skops",
+            sha256=SHA,
+            promoted_at=T0,
+            metrics={"roc_auc": 0.8},
+        ),
+        last_run=RunSummary(name="churn-1", phase="Succeeded", started_at=T0, finished_at=T0),
+        active_run="churn-manual-2",
+        canary_weight=10,
+        next_schedule_time=T0,
+        last_trigger="2024-05-01",
+    )
+    cluster.kubectl(
+        "patch",
+        "modelretrain",
+        "churn",
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status.to_wire()}),
+    )
+    stored = ModelRetrain.from_api(cluster.get_json("modelretrain", "churn", "-n", ns))
+    assert stored.status == status
+    table = cluster.kubectl("get", "mr", "churn", "-n", ns).stdout
+    header, row = table.splitlines()
+    assert header.split()[:6] == ["NAME", "SCHEDULE", "PHASE", "CHAMPION", "CANDIDATE", "WEIGHT"]
+    assert row.split()[:5] == ["churn", "@daily", "Running", "churn-1", "churn-manual-2"]
+    assert row.split()[5] == "10"
+
+
+def full_run_status() -> ModelRetrainRunStatus:
+    champion = ModelVersionRef(
+        version="churn-1", uri="file:///m/versions/churn-1/model.skops", sha256=SHA
+    )
+    return ModelRetrainRunStatus(
+        observed_generation=1,
+        phase="Canary",
+        started_at=T0,
+        reason="CanaryStep",
+        message="step 2 of 2",
+        champion=champion,
+        training=TrainingRecord(
+            job_name="churn-28600000-train",
+            version="churn-28600000",
+            candidate_uri="file:///m/versions/churn-28600000/model.skops",
+            sha256=SHA,
+            metrics={"roc_auc": 0.82},
+            metadata_uri="file:///m/versions/churn-28600000/metadata.json",
+            started_at=T0,
+            finished_at=T0,
+        ),
+        lineage={"trainUri": "file:///d/train.csv", "image": "autoretrain:0.1.0"},
+        gate=GateRecord(
+            job_name="churn-28600000-gate",
+            verdict="Passed",
+            reason="all passed",
+            report_uri="file:///m/versions/churn-28600000/gate-report.json",
+            checks=(
+                GateCheckResult(name="roc_auc", value=0.82, threshold=">= 0.7", verdict="Passed"),
+                GateCheckResult(name="drift", verdict="Skipped"),
+            ),
+            truncated=2,
+        ),
+        canary=CanaryRecord(
+            step_index=1,
+            weight=50,
+            step_started_at=T0,
+            paused=True,
+            measurements=(
+                CanaryMeasurement(metric="errors", step=0, value=0.0, phase="Successful", time=T0),
+                CanaryMeasurement(
+                    metric="shift", step=1, phase="Inconclusive", message="no data", time=T0
+                ),
+            ),
+        ),
+        promotion=PromotionRecord(previous_champion=champion, started_at=T0),
+    )
+
+
+def test_a_run_records_its_audit_trail_and_keeps_its_spec(cluster: Cluster, ns: str) -> None:
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(run_manifest()))
+    status = full_run_status()
+    cluster.kubectl(
+        "patch",
+        "modelretrainrun",
+        "churn-28600000",
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status.to_wire()}),
+    )
+    stored = ModelRetrainRun.from_api(cluster.get_json("mrr", "churn-28600000", "-n", ns))
+    assert stored.status == status
+    row = cluster.kubectl("get", "mrr", "churn-28600000", "-n", ns, "--no-headers").stdout.split()
+    assert row[:6] == ["churn-28600000", "Schedule", "Canary", "churn-1", "churn-28600000", "50"]
+    assert row[6] == "CanaryStep"
+
+    changed = cluster.kubectl(
+        "patch",
+        "mrr",
+        "churn-28600000",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec": {"modelRetrainGeneration": 2}}',
+        check=False,
+    )
+    assert changed.returncode != 0
+    assert "spec: Invalid value" in changed.stderr and "spec is immutable" in changed.stderr
+
+    bad_status = cluster.kubectl(
+        "patch",
+        "mrr",
+        "churn-28600000",
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status": {"phase": "Exploded"}}',
+        check=False,
+    )
+    assert bad_status.returncode != 0 and "status.phase" in bad_status.stderr
+
+
+def test_kubectl_get_autoretrain_lists_both_kinds(cluster: Cluster, ns: str) -> None:
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(example("minimal.yaml")))
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(run_manifest("churn-listed")))
+    names = cluster.kubectl("get", "autoretrain", "-n", ns, "-o", "name").stdout.split()
+    assert "modelretrain.autoretrain.io/churn" in names
+    assert "modelretrainrun.autoretrain.io/churn-listed" in names
+
+
+def test_kubectl_explain_teaches_the_api(cluster: Cluster, ns: str) -> None:
+    def explained() -> str:
+        result = cluster.kubectl("explain", "modelretrain.spec.canary.steps", check=False)
+        return result.stdout if result.returncode == 0 else ""
+
+    steps = eventually(explained, timeout=60, what="the CRD in the OpenAPI document")
+    assert "weights strictly increase" in steps
+    drop = cluster.kubectl(
+        "explain", "mr.spec.gates.offline.checks.metric.maxDropVsChampion"
+    ).stdout
+    assert "paired bootstrap" in drop
+    trigger = cluster.kubectl("explain", "modelretrain").stdout
+    assert "autoretrain.io/trigger" in trigger
+
+
+# --- A table of invalid manifests: each refused, naming the field. ----------------------
+
+
+@dataclass(frozen=True)
+class Bad:
+    """An invalid manifest: a change to a valid one, and the field the error must name."""
+
+    change: str
+    value: Any
+    field: str
+    kind: str = "ModelRetrain"
+
+
+DELETE = object()
+_CHECKS = "spec.gates.offline.checks"
+_ONLINE = "spec.gates.online"
+_POD = "spec.training.template.spec"
+_TRAIN_CONTAINER = {"name": "train", "image": "autoretrain:0.1.0"}
+
+INVALID = [
+    Bad("spec.schedule", "0 25 * * *", "spec.schedule"),
+    Bad("spec.schedule", "CRON_TZ=UTC 0 2 * * *", "spec.schedule"),
+    Bad("spec.schedule", "0 2 * *", "spec.schedule"),
+    Bad("spec.timeZone", "Europe Berlin", "spec.timeZone"),
+    Bad("spec.schedule", DELETE, "spec.timeZone"),
+    Bad("spec.concurrencyPolicy", "Sometimes", "spec.concurrencyPolicy"),
+    Bad("spec.startingDeadlineSeconds", 0, "spec.startingDeadlineSeconds"),
+    Bad("spec.suspend", "yes", "spec.suspend"),
+    Bad("spec.artifacts.uri", "http://models/churn/", "spec.artifacts.uri"),
+    Bad("spec.artifacts.uri", "s3://models/churn", "spec.artifacts.uri"),
+    Bad("spec.artifacts.secretRef.name", "Churn_S3", "spec.artifacts.secretRef.name"),
+    Bad("spec.data.holdout", DELETE, "spec.data.holdout"),
+    Bad("spec.data.holdout", "s3://data/churn/train/", "spec.data.holdout"),
+    Bad("spec.data.holdout", "s3://data/churn/train/holdout/", "spec.data.holdout"),
+    Bad("spec.data.window.lookback", "90d", "spec.data.window.lookback"),
+    Bad(f"{_POD}.containers", [], f"{_POD}.containers"),
+    Bad(f"{_POD}.containers", DELETE, f"{_POD}.containers"),
+    Bad(f"{_POD}.containers.0.image", DELETE, f"{_POD}.containers[0].image"),
+    Bad(f"{_POD}.containers", [_TRAIN_CONTAINER, _TRAIN_CONTAINER], f"{_POD}.containers[1]"),
+    Bad(f"{_POD}.restartPolicy", "Always", f"{_POD}.restartPolicy"),
+    Bad("spec.training.backoffLimit", -1, "spec.training.backoffLimit"),
+    Bad("spec.training.activeDeadlineSeconds", 0, "spec.training.activeDeadlineSeconds"),
+    Bad(f"{_CHECKS}.0", {}, f"{_CHECKS}[0]"),
+    Bad(f"{_CHECKS}.1.catastrophic", {}, f"{_CHECKS}[1]"),
+    Bad(f"{_CHECKS}.4", {"catastrophic": {}}, _CHECKS),
+    Bad(f"{_CHECKS}.1.metric.metric", "auc", f"{_CHECKS}[1].metric.metric"),
+    Bad(f"{_CHECKS}.1.metric.confidence", 1.5, f"{_CHECKS}[1].metric.confidence"),
+    Bad(
+        f"{_CHECKS}.1.metric.maxRelativeDropVsChampion",
+        0.01,
+        f"{_CHECKS}[1].metric.maxRelativeDropVsChampion",
+    ),
+    Bad(f"{_CHECKS}.3.metric.min", 0.9, f"{_CHECKS}[3].metric.min"),
+    Bad(f"{_CHECKS}.0.catastrophic.maxNanRate", 2, f"{_CHECKS}[0].catastrophic.maxNanRate"),
+    Bad(
+        f"{_CHECKS}.0.catastrophic.minClassShare", 0.99, f"{_CHECKS}[0].catastrophic.minClassShare"
+    ),
+    Bad(f"{_CHECKS}.4.custom.name", "Fairness", f"{_CHECKS}[4].custom.name"),
+    Bad("spec.canary", DELETE, _ONLINE),
+    Bad(f"{_ONLINE}.metrics.0.prometheus", {"query": "up"}, f"{_ONLINE}.metrics[0]"),
+    Bad(f"{_ONLINE}.metrics.1.name", "prediction-shift", f"{_ONLINE}.metrics"),
+    Bad(f"{_ONLINE}.interval", "30 seconds", f"{_ONLINE}.interval"),
+    Bad(f"{_ONLINE}.onInconclusive", "Promote", f"{_ONLINE}.onInconclusive"),
+    Bad(f"{_ONLINE}.metrics.3.max", DELETE, f"{_ONLINE}.metrics[3]"),
+    Bad(f"{_ONLINE}.metrics.0.judge", {"mannWhitney": {}}, f"{_ONLINE}.metrics[0].judge"),
+    Bad(f"{_ONLINE}.metrics", [], f"{_ONLINE}.metrics"),
+    Bad("spec.canary.steps.1.weight", 5, "spec.canary.steps"),
+    Bad("spec.canary.steps.1.weight", 150, "spec.canary.steps[1].weight"),
+    Bad("spec.canary.steps", [], "spec.canary.steps"),
+    Bad("spec.canary.steps.0.pause.duration", "2 minutes", "spec.canary.steps[0].pause.duration"),
+    Bad("spec.serving.deploymentRef.name", "x" * 57, "spec.serving.deploymentRef.name"),
+    Bad("spec.serving.modelUriEnv", "MODEL-URI", "spec.serving.modelUriEnv"),
+    Bad("spec.serving.modelSha256Env", "AUTORETRAIN_MODEL_URI", "spec.serving.modelSha256Env"),
+    Bad("spec.serving.container", DELETE, "spec.serving.container"),
+    Bad("spec.serving.rolloutTimeoutSeconds", 5, "spec.serving.rolloutTimeoutSeconds"),
+    Bad("spec.successfulRunsHistoryLimit", -1, "spec.successfulRunsHistoryLimit"),
+    Bad("spec.failedRunsHistoryLimit", 1000, "spec.failedRunsHistoryLimit"),
+    Bad("spec.retries", 3, "spec.retries"),
+    Bad("spec.gates.image", "", "spec.gates.image"),
+    Bad("metadata.name", "churn-" + "x" * 40, "metadata.name"),
+    Bad("spec.trigger", "Cron", "spec.trigger", kind="ModelRetrainRun"),
+    Bad("spec.scheduledTime", DELETE, "spec.scheduledTime", kind="ModelRetrainRun"),
+    Bad("spec.trigger", "Manual", "spec.triggerValue", kind="ModelRetrainRun"),
+    Bad("spec.modelRetrainGeneration", 0, "spec.modelRetrainGeneration", kind="ModelRetrainRun"),
+    Bad("spec.modelRetrain", "Churn", "spec.modelRetrain", kind="ModelRetrainRun"),
+    Bad("spec.scheduledTime", "yesterday", "spec.scheduledTime", kind="ModelRetrainRun"),
+    Bad("metadata.name", "churn-" + "x" * 47, "metadata.name", kind="ModelRetrainRun"),
+]
+
+
+def changed(manifest: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    result = copy.deepcopy(manifest)
+    *parents, last = path.split(".")
+    node: Any = result
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    key: Any = int(last) if isinstance(node, list) else last
+    if value is DELETE:
+        del node[key]
+    else:
+        node[key] = value
+    return result
+
+
+def test_the_table_is_large_enough() -> None:
+    assert len(INVALID) >= 30
+    assert len(
+        {(bad.kind, bad.change, json.dumps(bad.value, default=str)) for bad in INVALID}
+    ) == len(INVALID)
+
+
+@pytest.mark.parametrize("bad", INVALID, ids=lambda b: f"{b.kind}:{b.change}")
+def test_invalid_manifest_is_refused_naming_the_field(cluster: Cluster, ns: str, bad: Bad) -> None:
+    model = ModelRetrain if bad.kind == "ModelRetrain" else ModelRetrainRun
+    base = example("full.yaml") if bad.kind == "ModelRetrain" else run_manifest()
+    model.from_api(base)  # the unchanged manifest is valid
+    manifest = changed(base, bad.change, bad.value)
+    with pytest.raises(pydantic.ValidationError):
+        model.from_api(manifest)
+    result = cluster.kubectl(
+        "create", "--dry-run=server", "-n", ns, "-f", "-", input=json.dumps(manifest), check=False
+    )
+    assert result.returncode != 0, f"accepted: {bad}"
+    assert bad.field in result.stderr, result.stderr
