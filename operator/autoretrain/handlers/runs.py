@@ -67,8 +67,9 @@ def _observe(
     online, record = spec.gates.online, status.canary
     canary_ready = seen.canary is not None and seen.canary.rolled_out
     if status.phase == "Canary" and online is not None and record is not None and canary_ready:
+        owner = run_obj["spec"]["modelRetrain"]
         outcome = analyse_step(
-            online, record, ctx.metrics, namespace, name, serving_name, ctx.clock()
+            online, record, ctx.metrics, namespace, owner, serving_name, ctx.clock()
         )
         seen = RunObservation(**{**seen.__dict__, "analysis": outcome})
     return seen

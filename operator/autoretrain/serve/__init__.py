@@ -1,0 +1,5 @@
+"""The reference model server, ``python -m autoretrain.serve``.
+
+It serves one sha256-verified skops model over the Open Inference Protocol v2
+(JSON) and exports the Prometheus metrics the built-in online checks read.
+"""

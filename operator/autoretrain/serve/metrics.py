@@ -1,0 +1,143 @@
+"""The model server's Prometheus metrics, on a registry of its own.
+
+Every series carries ``model``, ``version`` and ``track`` labels so stable and
+canary pods can be told apart in one query. Children that a query divides by
+or compares (requests, error reasons, classes) are created at start with value
+zero: ``increase()`` needs a series to exist before its first event.
+The names are the contract in ``autoretrain.api.analysis`` that the built-in
+online checks read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+from autoretrain.api import analysis as names
+
+BASE_LABELS = ("model", "version", "track")
+ERROR_REASONS = ("invalid_request", "prediction")
+
+#: Value buckets for regressors, wide enough for scores and for unscaled targets.
+DEFAULT_VALUE_BUCKETS: tuple[float, ...] = (
+    *(-(10.0**e) for e in range(4, -1, -1)),
+    -0.5,
+    -0.1,
+    0.0,
+    *(round(0.1 * i, 1) for i in range(1, 10)),
+    *(10.0**e for e in range(5)),
+)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ServerMetrics:
+    """Counters and histograms of one model server process."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        version: str,
+        track: str,
+        sha256: str,
+        classes: Sequence[str] | None,
+        columns: Iterable[str],
+        value_buckets: Sequence[float] = DEFAULT_VALUE_BUCKETS,
+    ) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        base = {"model": model, "version": version, "track": track}
+        self._base = base
+        self.requests = Counter(
+            names.SERVER_REQUESTS, "Inference requests.", BASE_LABELS, registry=self.registry
+        ).labels(**base)
+        self._errors = Counter(
+            names.SERVER_ERRORS,
+            "Inference requests that failed, by reason.",
+            (*BASE_LABELS, "reason"),
+            registry=self.registry,
+        )
+        for reason in ERROR_REASONS:
+            self._errors.labels(**base, reason=reason)
+        self.latency = Histogram(
+            names.SERVER_LATENCY,
+            "Time to answer an inference request, in seconds.",
+            BASE_LABELS,
+            registry=self.registry,
+        ).labels(**base)
+        self._predictions = Counter(
+            names.SERVER_PREDICTIONS,
+            "Predictions by class (classifiers).",
+            (*BASE_LABELS, "class"),
+            registry=self.registry,
+        )
+        self._values = Histogram(
+            names.SERVER_PREDICTION_VALUE,
+            "Predicted values (regressors).",
+            BASE_LABELS,
+            buckets=value_buckets,
+            registry=self.registry,
+        )
+        self.prediction_nans = Counter(
+            names.SERVER_PREDICTION_NANS,
+            "Predictions that were NaN or infinite.",
+            BASE_LABELS,
+            registry=self.registry,
+        ).labels(**base)
+        self._input_nans = Counter(
+            names.SERVER_INPUT_NANS,
+            "Missing (NaN or null) input values, by column.",
+            (*BASE_LABELS, "column"),
+            registry=self.registry,
+        )
+        info = Gauge(
+            names.SERVER_MODEL_INFO,
+            "The model this process serves (always 1).",
+            (*BASE_LABELS, "sha256"),
+            registry=self.registry,
+        )
+        info.labels(**base, sha256=sha256).set(1)
+        self.classifier = classes is not None
+        for cls in classes or ():
+            self._predictions.labels(**base, **{"class": cls})
+        if not self.classifier:
+            self._values.labels(**base)
+        for column in columns:
+            self._input_nans.labels(**base, column=column)
+
+    def error(self, reason: str) -> None:
+        """Count a failed request."""
+        self._errors.labels(**self._base, reason=reason).inc()
+
+    def input_nans(self, per_column: dict[str, int]) -> None:
+        """Count missing input values."""
+        for column, count in per_column.items():
+            if count:
+                self._input_nans.labels(**self._base, column=column).inc(count)
+
+    def predictions(self, values: Iterable[object]) -> None:
+        """Count predicted classes, or observe predicted values."""
+        for value in values:
+            if self.classifier:
+                self._predictions.labels(**self._base, **{"class": str(value)}).inc()
+                continue
+            number = float(value)  # type: ignore[arg-type]
+            if math.isfinite(number):
+                self._values.labels(**self._base).observe(number)
+            else:
+                self.prediction_nans.inc()
+
+    def exposition(self) -> bytes:
+        """The text exposition format for /metrics."""
+        return generate_latest(self.registry)
