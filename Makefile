@@ -34,7 +34,7 @@ fmt: venv ## Format and autofix with ruff.
 
 .PHONY: crds
 crds: venv ## Regenerate crds/ (and the chart's copy) from the pydantic models.
-	$(RUN) python -m autoretrain.api.crd crds
+	$(RUN) python -m autoretrain.api.crd crds charts/autoretrain/crds
 
 .PHONY: test-unit
 test-unit: venv ## Fast tests of pure logic (no cluster).
@@ -61,3 +61,15 @@ cluster: binaries ## Start the local control plane; the admin kubeconfig is .clu
 .PHONY: cluster-down
 cluster-down: ## Stop everything `make cluster` started.
 	$(RUN) python -m localcluster down
+
+##@ Demo
+
+.PHONY: demo
+demo: binaries ## The whole story on a local cluster: a promotion, a gate rejection, a canary rollback.
+	@command -v prometheus >/dev/null || { echo "installing prometheus (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+	$(RUN) python -m demo up
+
+.PHONY: demo-down
+demo-down: ## Remove everything the demo started.
+	$(RUN) python -m demo down

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from localcluster.launcher import Launcher
-from tests.support.cluster import Cluster
+from localcluster.cluster import Cluster
 
 
 @pytest.fixture(scope="session")

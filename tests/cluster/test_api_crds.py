@@ -26,7 +26,7 @@ from autoretrain.api.run import (
     PromotionRecord,
     TrainingRecord,
 )
-from tests.support.cluster import Cluster, eventually
+from localcluster.cluster import Cluster, eventually
 
 pytestmark = pytest.mark.cluster
 

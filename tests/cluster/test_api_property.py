@@ -23,7 +23,7 @@ from kubernetes.client.rest import ApiException
 
 from autoretrain.api.modelretrain import ModelRetrain
 from tests.cluster.test_api_crds import install_crds
-from tests.support.cluster import Cluster
+from localcluster.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from localcluster.binaries import K8S_VERSION
-from tests.support.cluster import Cluster, eventually
+from localcluster.cluster import Cluster, eventually
 
 pytestmark = pytest.mark.cluster
 

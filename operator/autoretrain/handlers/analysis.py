@@ -19,12 +19,12 @@ def analyse_step(
     record: CanaryRecord,
     provider: MetricsProvider,
     namespace: str,
-    run: str,
+    model_retrain: str,
     stable: str,
     now: datetime,
 ) -> AnalysisOutcome:
     context = QueryContext(
-        namespace=namespace, name=run, stable=stable, canary=canary_deployment_name(stable)
+        namespace=namespace, name=model_retrain, stable=stable, canary=canary_deployment_name(stable)
     )
     started = record.step_started_at or now
     previous = {r.name: r for r in record.metrics}
