@@ -1,0 +1,66 @@
+"""autoretrain installed on the local cluster the way a user installs it.
+
+The CRDs from crds/, the RBAC from the Helm chart (rendered by the real helm),
+and the operator running as the chart's ServiceAccount with a token, so every
+test also proves the ClusterRole is enough.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from localcluster import binaries
+from localcluster.cluster import Cluster
+from demo.operator import OperatorProcess
+
+REPO = Path(__file__).resolve().parents[2]
+SYSTEM_NAMESPACE = "autoretrain-system"
+RELEASE = "autoretrain"
+
+
+@dataclass
+class Platform:
+    cluster: Cluster
+    operator: OperatorProcess
+    kubeconfig: Path
+
+
+def install(cluster: Cluster, workdir: Path, operator_env: dict[str, str]) -> Platform:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    for crd in ("modelretrains.autoretrain.io", "modelretrainruns.autoretrain.io"):
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s")
+    cluster.kubectl("create", "namespace", SYSTEM_NAMESPACE, check=False)
+    helm = binaries.ensure(("helm",))["helm"]
+    rendered = subprocess.run(
+        [
+            str(helm),
+            "template",
+            RELEASE,
+            str(REPO / "charts" / "autoretrain"),
+            "--namespace",
+            SYSTEM_NAMESPACE,
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    cluster.kubectl("apply", "-f", "-", input=rendered)
+    token = cluster.kubectl(
+        "create", "token", RELEASE, "-n", SYSTEM_NAMESPACE, "--duration=24h"
+    ).stdout.strip()
+    admin = json.loads(cluster.kubeconfig.read_text())
+    admin["users"] = [{"name": "operator", "user": {"token": token}}]
+    admin["contexts"][0]["context"]["user"] = "operator"
+    kubeconfig = workdir / "operator.kubeconfig"
+    kubeconfig.write_text(json.dumps(admin))
+    kubeconfig.chmod(0o600)
+    operator = OperatorProcess(kubeconfig, workdir / "operator.log", operator_env)
+    operator.start()
+    return Platform(cluster, operator, kubeconfig)

@@ -1,0 +1,135 @@
+"""The demo's three days, and a readable timeline of what the operator does.
+
+Day 1: good data; the candidate passes the gate and the canary and is promoted.
+Day 2: a join flipped the labels; the offline gate rejects the candidate.
+Day 3: billing switched to cents; the candidate looks fine offline but predicts
+a single class on live traffic, and the first canary analysis rolls it back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from demo import data
+from demo.world import FINAL, World
+
+Say = Callable[[str], None]
+
+DAYS: tuple[tuple[str, data.Scenario, str], ...] = (
+    ("day 1", "good", "fresh, good data"),
+    ("day 2", "flipped_labels", "a broken join flipped the labels"),
+    ("day 3", "cents", "billing switched to cents: fine offline, wrong on live traffic"),
+)
+
+
+def policy(fast: bool) -> dict[str, Any]:
+    """The demo's ModelRetrain spec beyond what ``World.modelretrain`` fills in."""
+    pause = "2s" if fast else "10s"
+    return {
+        "canary": {"steps": [{"weight": 34, "pause": {"duration": pause}},
+                             {"weight": 50, "pause": {"duration": pause}}]},
+        "gates": {
+            "offline": {"labelColumn": data.LABEL, "checks": [
+                {"catastrophic": {"minDistinctPredictions": 2, "maxFeatureNanRate": 0.5}},
+                {"metric": {"metric": "roc_auc", "min": 0.7, "maxDropVsChampion": 0.02}},
+                {"metric": {"metric": "f1", "min": 0.6}},
+            ]},
+            "online": {
+                "interval": "2s" if fast else "5s", "initialDelay": "4s", "count": 2,
+                "metrics": [
+                    {"name": "prediction-classes", "builtin": "constantPrediction",
+                     "window": "30s", "minSamples": 10, "inconclusiveLimit": 3},
+                    {"name": "error-rate", "builtin": "errorRate", "window": "30s",
+                     "minSamples": 10, "inconclusiveLimit": 3},
+                ],
+            },
+        },
+    }
+
+
+@dataclass
+class Outcome:
+    day: str
+    run: str
+    phase: str
+    reason: str
+    seconds: float
+
+
+class Timeline:
+    """Prints what changed in a run's status since the last look."""
+
+    def __init__(self, say: Say) -> None:
+        self.say = say
+        self.seen: set[str] = set()
+
+    def _once(self, key: str, line: str) -> None:
+        if key not in self.seen:
+            self.seen.add(key)
+            self.say(line)
+
+    def show(self, run: dict[str, Any]) -> None:
+        status = run.get("status") or {}
+        clock = datetime.now().strftime("%H:%M:%S")
+        phase = status.get("phase", "Pending")
+        self._once(f"phase:{phase}", f"  {clock}  phase {phase:<10} {status.get('message') or ''}")
+        for check in (status.get("gate") or {}).get("checks") or []:
+            value = check.get("value")
+            shown = f"{value:.4g}" if isinstance(value, int | float) else "-"
+            self._once(f"check:{check['name']}",
+                       f"  {clock}    gate  {check['verdict']:<7} {check['name']:<28} "
+                       f"value {shown:<8} threshold {check.get('threshold') or '-'}")
+        canary = status.get("canary") or {}
+        if "weight" in canary and phase == "Canary":
+            self._once(f"weight:{canary.get('stepIndex')}",
+                       f"  {clock}    canary step {canary.get('stepIndex', 0) + 1}: "
+                       f"weight {canary['weight']}%")
+        for m in canary.get("measurements") or []:
+            value = m.get("value")
+            shown = f"{value:.4g}" if isinstance(value, int | float) else "-"
+            self._once(f"m:{m['metric']}:{m['time']}",
+                       f"  {clock}    analysis {m['phase']:<12} {m['metric']:<20} "
+                       f"value {shown:<8} {m.get('message') or ''}")
+
+
+def play_day(world: World, day: str, scenario: data.Scenario, seed: int, say: Say,
+             timeout: float = 300) -> Outcome:
+    world.write_day(scenario, seed)
+    name = world.trigger(f"{day.replace(' ', '-')}-{int(time.time())}")
+    started = time.monotonic()
+    timeline = Timeline(say)
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        result = world.cluster.kubectl("get", "modelretrainrun", "-n", world.namespace, name,
+                                       "-o", "json", check=False)
+        if result.returncode == 0:
+            import json
+
+            run = json.loads(result.stdout)
+            timeline.show(run)
+            status = run.get("status") or {}
+            if status.get("phase") in FINAL:
+                return Outcome(day, name, status["phase"], status.get("reason") or "",
+                               time.monotonic() - started)
+        time.sleep(0.5)
+    return Outcome(day, name, "Unfinished", f"not final after {timeout:.0f}s",
+                   time.monotonic() - started)
+
+
+def play(world: World, say: Say, fast: bool = False) -> list[Outcome]:
+    outcomes = []
+    for index, (day, scenario, what) in enumerate(DAYS):
+        say(f"\n{day}: {what}")
+        outcomes.append(play_day(world, day, scenario, seed=100 + index, say=say))
+    return outcomes
+
+
+def table(outcomes: list[Outcome]) -> str:
+    rows = [("DAY", "RUN", "OUTCOME", "REASON", "DURATION")] + [
+        (o.day, o.run, o.phase, o.reason, f"{o.seconds:.0f}s") for o in outcomes]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
