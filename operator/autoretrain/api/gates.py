@@ -366,7 +366,7 @@ class OfflineGates(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "self.checks.filter(c, has(c.catastrophic)).size() <= 1",
+                    "rule": "!has(self.checks) || self.checks.filter(c, has(c.catastrophic)).size() <= 1",
                     "message": "give at most one catastrophic entry",
                     "fieldPath": ".checks",
                 }

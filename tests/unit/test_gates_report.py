@@ -1,0 +1,46 @@
+"""The compact verdict: failing checks first, always within 4096 bytes."""
+
+from __future__ import annotations
+
+from autoretrain.api.gates import GateVerdictMessage
+from autoretrain.gates.report import compact_message, merge_verdicts, result, verdict_of
+from autoretrain.store.termination import compact_json
+
+
+def test_many_checks_are_truncated_failing_first() -> None:
+    checks = [result(f"metric[slice={i}]", "Passed", 0.5, ">= 0.1", "x" * 300) for i in range(80)]
+    checks.append(result("roc_auc.vsChampion", "Failed", 0.03, "<= 0.01", "the drop is too big"))
+    verdict, reason = verdict_of(checks)
+    message = compact_message(verdict, reason, checks, "s3://m/versions/v/gate-report.json")
+
+    wire = compact_json(message.to_wire())
+    assert len(wire.encode()) <= 4096
+    assert message.verdict == "Rejected"
+    assert message.reason == "roc_auc.vsChampion: the drop is too big"
+    assert message.checks[0].name == "roc_auc.vsChampion"
+    assert message.truncated == 81 - len(message.checks) and message.truncated > 0
+    assert all(len(c.detail or "") <= 160 for c in message.checks)
+    assert GateVerdictMessage.model_validate_json(wire) == message
+
+
+def test_a_verdict_with_warnings_passes() -> None:
+    checks = [
+        result("a", "Passed"),
+        result("b", "Warning", detail="deps changed"),
+        result("c", "Skipped"),
+    ]
+    assert verdict_of(checks) == ("Passed", "all 2 checks passed, 1 with warnings")
+
+
+def test_custom_check_verdicts_merge_into_the_gate() -> None:
+    builtin = compact_message("Passed", "all passed", [result("roc_auc", "Passed", 0.8)], None)
+    fairness = GateVerdictMessage(
+        verdict="Rejected",
+        reason="demographic parity gap too large",
+        checks=[result("parity_gap", "Failed", 0.2, "<= 0.1")],
+    )
+    silent = GateVerdictMessage(verdict="Rejected", reason="refused without details")
+    merged = merge_verdicts(builtin, {"fairness": fairness, "audit": silent})
+    assert merged.verdict == "Rejected"
+    assert [c.name for c in merged.checks] == ["fairness/parity_gap", "audit", "roc_auc"]
+    assert merged.reason.startswith("fairness/parity_gap: 0.2 not <= 0.1")
