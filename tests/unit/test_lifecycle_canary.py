@@ -38,6 +38,13 @@ def _canary_status(**overrides: Any) -> ModelRetrainRunStatus:
     return status
 
 
+def _serving(**overrides: Any) -> ModelRetrainRunStatus:
+    """A canary whose pods serve at t=0, so its step clock has started."""
+    status = decide(_ctx(**overrides), _canary_status(**overrides), _seen()).status
+    assert status.canary is not None and status.canary.step_started_at is not None
+    return status
+
+
 def _outcome(phase: str, message: str | None = None) -> AnalysisOutcome:
     return AnalysisOutcome(phase, message, (MetricResult(name="errors", phase=phase),), ())  # type: ignore[arg-type]
 
@@ -67,7 +74,7 @@ def test_the_canary_deployment_is_created_before_anything_else() -> None:
 
 
 def test_a_step_waits_for_its_pause_and_a_successful_analysis() -> None:
-    status = _canary_status()
+    status = _serving()
     early = decide(_ctx(10), status, _seen(analysis=_outcome("Successful")))
     assert early.status.canary is not None and early.status.canary.step_index == 0
     running = decide(_ctx(40), status, _seen(analysis=_outcome("Running")))
@@ -79,9 +86,10 @@ def test_a_step_waits_for_its_pause_and_a_successful_analysis() -> None:
 
 
 def test_after_the_last_step_the_stable_deployment_is_promoted() -> None:
-    status = _canary_status()
+    status = _serving()
     status = decide(_ctx(40), status, _seen(analysis=_outcome("Successful"))).status
-    promoted = decide(_ctx(41), status, _seen(2, analysis=_outcome("Successful")))
+    status = decide(_ctx(41), status, _seen(2)).status  # step 2's pods serve
+    promoted = decide(_ctx(42), status, _seen(2, analysis=_outcome("Successful")))
     assert promoted.status.phase == "Promoting"
     assert act.SetServingModel(CANDIDATE) in promoted.actions
     finished = decide(
@@ -97,7 +105,7 @@ def test_after_the_last_step_the_stable_deployment_is_promoted() -> None:
 
 def test_a_failed_analysis_rolls_back_with_the_measurement_as_reason() -> None:
     decision = decide(
-        _ctx(12), _canary_status(), _seen(analysis=_outcome("Failed", "errors: 0.4 > max 0.01"))
+        _ctx(12), _serving(), _seen(analysis=_outcome("Failed", "errors: 0.4 > max 0.01"))
     )
     assert (decision.status.phase, decision.status.reason) == ("RolledBack", "AnalysisFailed")
     assert "0.4 > max 0.01" in (decision.status.message or "")
@@ -106,7 +114,7 @@ def test_a_failed_analysis_rolls_back_with_the_measurement_as_reason() -> None:
 
 
 def test_inconclusive_pauses_and_never_promotes() -> None:
-    status = _canary_status()
+    status = _serving()
     for second in (40, 400, 4000):
         held = decide(_ctx(second), status, _seen(analysis=_outcome("Inconclusive", "no data")))
         assert held.status.phase == "Canary" and held.status.canary is not None
@@ -117,7 +125,7 @@ def test_inconclusive_rolls_back_when_configured() -> None:
     online = {"online": {**ONLINE["online"], "onInconclusive": "Rollback"}}
     decision = decide(
         _ctx(40, gates=online),
-        _canary_status(gates=online),
+        _serving(gates=online),
         _seen(analysis=_outcome("Inconclusive", "no data")),
     )
     assert decision.status.reason == "AnalysisInconclusive"
@@ -133,7 +141,7 @@ def test_abort_rolls_back_at_once() -> None:
 
 def test_promote_skips_an_indefinite_pause_and_is_consumed() -> None:
     steps = {"steps": [{"weight": 20, "pause": {}}, {"weight": 50}]}
-    status = _canary_status(canary=steps, gates={})
+    status = _serving(canary=steps, gates={})
     waiting = decide(_ctx(999, canary=steps, gates={}), status, _seen())
     assert waiting.status.canary is not None and waiting.status.canary.paused
     go = decide(
@@ -144,10 +152,17 @@ def test_promote_skips_an_indefinite_pause_and_is_consumed() -> None:
 
 
 def test_a_canary_that_never_becomes_available_rolls_back() -> None:
-    stuck = RunObservation(
-        champion=CHAMPION,
-        serving=deployment(),
-        canary=deployment(CANDIDATE, replicas=1, rolled_out=False, name="server-canary"),
-    )
-    decision = decide(_ctx(700), _canary_status(), stuck)
+    def canary(deadline_exceeded: bool) -> RunObservation:
+        pods = deployment(
+            CANDIDATE,
+            replicas=1,
+            rolled_out=False,
+            deadline_exceeded=deadline_exceeded,
+            name="server-canary",
+        )
+        return RunObservation(champion=CHAMPION, serving=deployment(), canary=pods)
+
+    waiting = decide(_ctx(700), _canary_status(), canary(deadline_exceeded=False))
+    assert waiting.status.phase == "Canary" and waiting.actions == ()
+    decision = decide(_ctx(700), _canary_status(), canary(deadline_exceeded=True))
     assert decision.status.reason == "CanaryRolloutFailed"

@@ -44,8 +44,9 @@ def up(fast: bool) -> int:
     assert platform.operator.process is not None
     (WORKDIR / "operator.pid").write_text(str(platform.operator.process.pid))
 
-    cluster.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true",
-                    timeout=120)
+    cluster.kubectl(
+        "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=120
+    )
     cluster.kubectl("create", "namespace", NAMESPACE)
     world_dir = WORKDIR / "world"
     shutil.rmtree(world_dir, ignore_errors=True)
@@ -54,8 +55,7 @@ def up(fast: bool) -> int:
     world.bootstrap_champion()
     record = world.registry().champion()
     assert record is not None
-    world.serve(ModelVersionRef(version=record.version, uri=record.model_uri,
-                                sha256=record.sha256))
+    world.serve(ModelVersionRef(version=record.version, uri=record.model_uri, sha256=record.sha256))
     world.modelretrain(**story.policy(fast))
     load = LoadGenerator(cluster.api_client(), NAMESPACE, SERVER, "churn", rate_per_second=25)
     load.start()

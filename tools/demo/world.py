@@ -119,9 +119,18 @@ class World:
             return run if (run.get("status") or {}).get("phase") in phases else None
 
         found: dict[str, Any] = eventually(
-            reached, timeout=timeout, interval=0.5, what=f"run {name} in {phases}"
+            reached,
+            timeout=timeout,
+            interval=0.5,
+            what=lambda: f"run {name} in {phases} (status now: {self._status(name)})",
         )
         return found
+
+    def _status(self, name: str) -> object:
+        result = self.cluster.kubectl(
+            "get", "modelretrainrun", "-n", self.namespace, name, "-o", "json", check=False
+        )
+        return json.loads(result.stdout).get("status") if result.returncode == 0 else None
 
     def served_version(self) -> str | None:
         deployment = self.cluster.get_json("deployment", "-n", self.namespace, SERVER)

@@ -57,7 +57,10 @@ class Cluster:
 
 
 def eventually(
-    check: Callable[[], Any], timeout: float = 60, interval: float = 0.25, what: str = "condition"
+    check: Callable[[], Any],
+    timeout: float = 60,
+    interval: float = 0.25,
+    what: str | Callable[[], str] = "condition",
 ) -> Any:
     """Polls until ``check`` returns a truthy value, and returns it."""
     deadline = time.monotonic() + timeout
@@ -67,4 +70,5 @@ def eventually(
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+    described = what() if callable(what) else what
+    raise AssertionError(f"{described} not reached within {timeout}s (last: {last!r})")

@@ -365,7 +365,8 @@ class Launcher:
         for addon in ADDONS:  # a half-started pair from an earlier failure
             if _alive(state.pids.get(addon, -1)):
                 _stop(state.pids[addon])
-        port = free_port()
+        # A restarted Prometheus keeps its address, so its clients need no new settings.
+        port = state.ports.get("prometheus") or free_port()
         state.ports["prometheus"] = port
         folder = self.folder / "prometheus"
         self._spawn("prometheus", prometheus.argv(folder, port), state)
@@ -386,6 +387,11 @@ class Launcher:
         url = f"http://127.0.0.1:{port}"
         _wait("prometheus", lambda: _get(f"{url}/-/ready") == 200, 30, self.logs / "prometheus.log")
         return url
+
+    def stop_prometheus(self) -> None:
+        state = State.load(self.folder)
+        if state is not None and _alive(state.pids.get("prometheus", -1)):
+            _stop(state.pids["prometheus"])
 
     # -- down -----------------------------------------------------------
     def down(self) -> None:

@@ -238,8 +238,9 @@ class Serving(ApiModel):
         ge=10,
         le=24 * 3600,
         description=(
-            "How long a rollout (of the canary or the promoted stable) may take to become "
-            "available before the run rolls back."
+            "How long the promoted stable rollout may take to become available before the "
+            "previous model is restored. The canary Deployment inherits the stable one's "
+            "progressDeadlineSeconds instead."
         ),
     )
 

@@ -117,15 +117,21 @@ class ApiKube:
         return self._plain(patcher(name, namespace, patch))
 
     def patch_status(self, kind: str, namespace: str, name: str, status: Obj) -> Obj:
-        patched: Obj = self.custom.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            namespace,
-            _CUSTOM[kind],
-            name,
-            {"status": status},
-            _content_type="application/merge-patch+json",
-        )
+        """Merge-patches the status; an object deleted meanwhile has nothing left to record."""
+        try:
+            patched: Obj = self.custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                _CUSTOM[kind],
+                name,
+                {"status": status},
+                _content_type="application/merge-patch+json",
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            return {}
         return patched
 
     def delete(self, kind: str, namespace: str, name: str) -> None:

@@ -62,7 +62,7 @@ def begin(
     assert ctx.spec.canary is not None
     weight = ctx.spec.canary.steps[0].weight
     stable = seen.serving.replicas if seen.serving else 1
-    record = CanaryRecord(step_index=0, weight=weight, step_started_at=ctx.now)
+    record = CanaryRecord(step_index=0, weight=weight)
     return transition(
         status,
         ctx,
@@ -121,13 +121,12 @@ def step(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -
         )
     wanted = calculate_canary_replicas(seen.serving.replicas, record.weight)
     canary = seen.canary
-    started = record.step_started_at or ctx.now
     if canary is None or canary.replicas != wanted or canary.model != candidate:
         return RunDecision(status, (EnsureCanary(candidate, wanted),), TICK_SECONDS / 2)
     if not canary.rolled_out:
-        if canary.deadline_exceeded or (ctx.now - started).total_seconds() > (
-            ctx.spec.serving.rollout_timeout_seconds
-        ):
+        # The canary Deployment carries the stable one's progressDeadlineSeconds,
+        # so a candidate whose pods never become available ends here.
+        if canary.deadline_exceeded:
             return rollback(
                 ctx,
                 status,
@@ -135,6 +134,12 @@ def step(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -
                 f"canary pods of {candidate.version} did not become available",
             )
         return RunDecision(status, (), TICK_SECONDS / 2)
+    if record.step_started_at is None:
+        # A step's clock (pause, analysis delay and interval) starts once its
+        # pods serve, so the first measurements are not taken on an empty canary.
+        started = record.model_copy(update={"step_started_at": ctx.now})
+        return RunDecision(status.model_copy(update={"canary": started}), (), TICK_SECONDS / 2)
+    started_at = record.step_started_at
 
     actions: list[RunAction] = []
     outcome = seen.analysis
@@ -159,7 +164,9 @@ def step(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -
     analysed = online is None or (outcome is not None and outcome.phase == "Successful")
     pause = strategy.steps[record.step_index].pause
     pause_seconds = pause.seconds() if pause is not None else 0.0
-    paused_out = pause_seconds is not None and ctx.now - started >= timedelta(seconds=pause_seconds)
+    paused_out = pause_seconds is not None and ctx.now - started_at >= timedelta(
+        seconds=pause_seconds
+    )
     # A promote skips the current pause and resolves an Inconclusive hold, by a
     # person's decision; it never overrides a Failed analysis (handled above).
     ready = (paused_out or promoted) and (analysed or (promoted and inconclusive))
@@ -184,9 +191,7 @@ def step(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -
         )
     index = record.step_index + 1
     weight = strategy.steps[index].weight
-    following = CanaryRecord(
-        step_index=index, weight=weight, step_started_at=ctx.now, measurements=record.measurements
-    )
+    following = CanaryRecord(step_index=index, weight=weight, measurements=record.measurements)
     advanced = status.model_copy(
         update={
             "canary": following,

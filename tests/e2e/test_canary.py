@@ -1,0 +1,213 @@
+"""The progressive canary on the local cluster, judged by a real Prometheus."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from demo.load import LoadGenerator
+from demo.platform import Platform
+from demo.world import SERVER
+from demo.world import World as Scenario
+from localcluster.cluster import eventually
+from localcluster.launcher import Launcher
+
+pytestmark = pytest.mark.e2e
+
+ONLINE: dict[str, Any] = {
+    "interval": "2s",
+    "initialDelay": "3s",
+    "count": 2,
+    "metrics": [
+        {
+            "name": "classes",
+            "builtin": "constantPrediction",
+            "window": "30s",
+            "minSamples": 10,
+            "inconclusiveLimit": 10,
+        },
+        {
+            "name": "errors",
+            "builtin": "errorRate",
+            "window": "30s",
+            "minSamples": 10,
+            "inconclusiveLimit": 10,
+        },
+    ],
+}
+STEPS = {
+    "steps": [
+        {"weight": 34, "pause": {"duration": "2s"}},
+        {"weight": 50, "pause": {"duration": "2s"}},
+    ]
+}
+
+
+@pytest.fixture
+def traffic(scenario: Scenario) -> Iterator[LoadGenerator]:
+    load = LoadGenerator(
+        scenario.cluster.api_client(),
+        scenario.namespace,
+        SERVER,
+        "churn",
+        rate_per_second=25,
+        max_seconds=600,
+    )
+    load.start()
+    yield load
+    load.stop()
+
+
+def _canary_exists(s: Scenario) -> bool:
+    result = s.cluster.kubectl(
+        "get", "deployment", "-n", s.namespace, f"{SERVER}-canary", check=False
+    )
+    return result.returncode == 0
+
+
+def _prepare(s: Scenario, day: str, **spec: Any) -> str:
+    s.bootstrap_champion()
+    champion = s.registry().champion()
+    assert champion is not None
+    from autoretrain.api.common import ModelVersionRef
+
+    s.serve(
+        ModelVersionRef(version=champion.version, uri=champion.model_uri, sha256=champion.sha256)
+    )
+    s.write_day(day, seed=21)  # type: ignore[arg-type]
+    s.modelretrain(
+        canary=STEPS,
+        gates={
+            "offline": {
+                "labelColumn": "churned",
+                "checks": [
+                    {"metric": {"metric": "roc_auc", "min": 0.7, "maxDropVsChampion": 0.05}}
+                ],
+            },
+            "online": {**ONLINE, **spec},
+        },
+    )
+    return champion.version
+
+
+def test_a_healthy_candidate_is_promoted_through_two_steps(
+    scenario: Scenario, traffic: LoadGenerator
+) -> None:
+    _prepare(scenario, "good")
+    name = scenario.trigger("healthy")
+    scenario.wait_phase(name, ("Training",), timeout=60)
+    weights: set[int] = set()
+
+    def finished() -> dict[str, Any] | None:
+        run = scenario.run(name)
+        canary = (run.get("status") or {}).get("canary") or {}
+        if "weight" in canary:
+            weights.add(canary["weight"])
+        return run if run["status"].get("finishedAt") else None
+
+    run = eventually(
+        finished,
+        timeout=240,
+        interval=0.5,
+        what=lambda: f"the run to finish: {scenario.run(name)['status']}",
+    )
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    assert {34, 50} <= weights
+    measured = {(m["metric"], m["step"]) for m in run["status"]["canary"]["measurements"]}
+    assert {("classes", 0), ("classes", 1), ("errors", 0), ("errors", 1)} <= measured
+    assert scenario.served_version() == name
+    eventually(lambda: not _canary_exists(scenario), what="the canary removed")
+    assert sum(traffic.sent.values()) > 50
+
+
+def test_single_class_on_live_traffic_is_rolled_back_at_the_first_analysis(
+    scenario: Scenario, traffic: LoadGenerator
+) -> None:
+    stable_version = _prepare(scenario, "cents")
+    before = scenario.cluster.get_json("deployment", "-n", scenario.namespace, SERVER)
+    name = scenario.trigger("cents")
+    run = scenario.wait_phase(name, timeout=240)
+    assert (run["status"]["phase"], run["status"]["reason"]) == ("RolledBack", "AnalysisFailed")
+    assert run["status"]["gate"]["verdict"] == "Passed"  # it looked fine offline
+    assert "classes" in run["status"]["message"]
+    assert {m["step"] for m in run["status"]["canary"]["measurements"]} == {0}
+    after = scenario.cluster.get_json("deployment", "-n", scenario.namespace, SERVER)
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert scenario.served_version() == stable_version
+    champion = scenario.registry().champion()
+    assert champion is not None and champion.version == stable_version
+    eventually(lambda: not _canary_exists(scenario), what="the canary removed")
+
+
+def test_without_prometheus_the_run_never_promotes(
+    scenario: Scenario, traffic: LoadGenerator, platform: Platform
+) -> None:
+    launcher = Launcher()
+    _prepare(scenario, "good")
+    launcher.stop_prometheus()
+    try:
+        name = scenario.trigger("blind")
+        scenario.wait_phase(name, ("Canary",), timeout=120)
+        # consecutiveErrorLimit errors in a row make the metric Inconclusive: a hold.
+        eventually(
+            lambda: scenario.run(name)["status"]["canary"].get("paused"),
+            timeout=90,
+            what=lambda: f"a paused canary: {scenario.run(name)['status']}",
+        )
+        time.sleep(6)  # three more intervals with the backend gone
+        run = scenario.run(name)
+        assert run["status"]["phase"] == "Canary"
+        assert run["status"]["canary"]["stepIndex"] == 0
+        phases = {m["phase"] for m in run["status"]["canary"]["measurements"]}
+        assert phases <= {"Error", "Inconclusive"}
+        assert scenario.served_version() == "v0"
+    finally:
+        launcher.ensure_prometheus()
+
+
+def test_a_killed_operator_resumes_the_same_canary_step(
+    scenario: Scenario, traffic: LoadGenerator, platform: Platform
+) -> None:
+    _prepare(scenario, "good")
+    name = scenario.trigger("resume")
+    scenario.wait_phase(name, ("Canary",), timeout=120)
+    eventually(lambda: _canary_exists(scenario), what="the canary Deployment")
+    step = scenario.run(name)["status"]["canary"]["stepIndex"]
+    uid = scenario.cluster.get_json("deployment", "-n", scenario.namespace, f"{SERVER}-canary")[
+        "metadata"
+    ]["uid"]
+    platform.operator.kill()
+    time.sleep(2)
+    platform.operator.start()
+    resumed = scenario.run(name)["status"]["canary"]["stepIndex"]
+    assert resumed == step
+    run = scenario.wait_phase(name, timeout=240)
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    canaries = scenario.cluster.get_json(
+        "deployments", "-n", scenario.namespace, "-l", "autoretrain.io/track=canary"
+    )["items"]
+    assert canaries == [] or canaries[0]["metadata"]["uid"] == uid
+
+
+def test_an_abort_annotation_rolls_back_within_one_interval(
+    scenario: Scenario, traffic: LoadGenerator
+) -> None:
+    _prepare(scenario, "good")
+    name = scenario.trigger("abort")
+    scenario.wait_phase(name, ("Canary",), timeout=120)
+    started = time.monotonic()
+    scenario.cluster.kubectl(
+        "annotate",
+        "-n",
+        scenario.namespace,
+        "modelretrainrun",
+        name,
+        "autoretrain.io/abort=operator-test",
+    )
+    run = scenario.wait_phase(name, timeout=30)
+    assert time.monotonic() - started <= 2.0 + 1.0  # one 2s interval, plus a second
+    assert (run["status"]["phase"], run["status"]["reason"]) == ("RolledBack", "Aborted")
+    eventually(lambda: not _canary_exists(scenario), timeout=10, what="the canary removed")
