@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from localcluster.launcher import Launcher
 from localcluster.cluster import Cluster
+from localcluster.launcher import Launcher
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from autoretrain.api.modelretrain import ModelRetrain
-from tests.cluster.test_api_crds import install_crds
 from localcluster.cluster import Cluster
+from tests.cluster.test_api_crds import install_crds
 
 pytestmark = pytest.mark.cluster
 

@@ -8,6 +8,7 @@ traffic, and plays three days. It leaves everything running for inspection;
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -79,10 +80,8 @@ def up(fast: bool) -> int:
 def down_operator() -> None:
     pid_file = WORKDIR / "operator.pid"
     if pid_file.exists():
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.killpg(int(pid_file.read_text()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError):
-            pass
         pid_file.unlink()
 
 

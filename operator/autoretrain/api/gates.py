@@ -366,7 +366,10 @@ class OfflineGates(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "!has(self.checks) || self.checks.filter(c, has(c.catastrophic)).size() <= 1",
+                    "rule": (
+                        "!has(self.checks) || "
+                        "self.checks.filter(c, has(c.catastrophic)).size() <= 1"
+                    ),
                     "message": "give at most one catastrophic entry",
                     "fieldPath": ".checks",
                 }

@@ -24,7 +24,10 @@ def analyse_step(
     now: datetime,
 ) -> AnalysisOutcome:
     context = QueryContext(
-        namespace=namespace, name=model_retrain, stable=stable, canary=canary_deployment_name(stable)
+        namespace=namespace,
+        name=model_retrain,
+        stable=stable,
+        canary=canary_deployment_name(stable),
     )
     started = record.step_started_at or now
     previous = {r.name: r for r in record.metrics}
