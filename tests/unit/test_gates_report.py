@@ -16,7 +16,7 @@ def test_many_checks_are_truncated_failing_first() -> None:
     wire = compact_json(message.to_wire())
     assert len(wire.encode()) <= 4096
     assert message.verdict == "Rejected"
-    assert message.reason == "roc_auc.vsChampion: the drop is too big"
+    assert message.reason == "roc_auc.vsChampion: 0.03, needs <= 0.01; the drop is too big"
     assert message.checks[0].name == "roc_auc.vsChampion"
     assert message.truncated == 81 - len(message.checks) and message.truncated > 0
     assert all(len(c.detail or "") <= 160 for c in message.checks)
@@ -43,4 +43,4 @@ def test_custom_check_verdicts_merge_into_the_gate() -> None:
     merged = merge_verdicts(builtin, {"fairness": fairness, "audit": silent})
     assert merged.verdict == "Rejected"
     assert [c.name for c in merged.checks] == ["fairness/parity_gap", "audit", "roc_auc"]
-    assert merged.reason.startswith("fairness/parity_gap: 0.2 not <= 0.1")
+    assert merged.reason.startswith("fairness/parity_gap: 0.2, needs <= 0.1")

@@ -20,6 +20,7 @@ from demo import story
 from demo.load import LoadGenerator
 from demo.platform import install
 from demo.world import SERVER, World
+from localcluster import binaries
 from localcluster.cluster import Cluster
 from localcluster.launcher import REPO_ROOT, Launcher
 
@@ -67,7 +68,7 @@ def up(fast: bool) -> int:
     say("\n" + story.table(outcomes))
     say(f"\nlive requests sent: {sum(load.sent.values())}, failed: {sum(load.failed.values())}")
     say(f"demo took {time.monotonic() - started:.0f}s. The cluster stays up; look around with:")
-    kubectl = f"KUBECONFIG={launcher.kubeconfig} kubectl"
+    kubectl = f"KUBECONFIG={launcher.kubeconfig} {binaries.ensure(('kubectl',))['kubectl']}"
     say(f"  {kubectl} get modelretrainruns -n {NAMESPACE}")
     say(f"  {kubectl} get modelretrainrun -n {NAMESPACE} {outcomes[-1].run} -o yaml")
     say(f"  {kubectl} get events -n {NAMESPACE} --sort-by=.lastTimestamp")

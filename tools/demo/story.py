@@ -8,6 +8,7 @@ a single class on live traffic, and the first canary analysis rolls it back.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,31 +95,61 @@ class Timeline:
     def show(self, run: dict[str, Any]) -> None:
         status = run.get("status") or {}
         clock = datetime.now().strftime("%H:%M:%S")
-        phase = status.get("phase", "Pending")
-        self._once(f"phase:{phase}", f"  {clock}  phase {phase:<10} {status.get('message') or ''}")
-        for check in (status.get("gate") or {}).get("checks") or []:
-            value = check.get("value")
-            shown = f"{value:.4g}" if isinstance(value, int | float) else "-"
+        checks = (status.get("gate") or {}).get("checks") or []
+        quiet = [c for c in checks if c["verdict"] == "Passed" and not _is_metric(c["name"])]
+        if quiet:
+            self._once(
+                "checks:quiet",
+                f"  {clock}    gate  Passed  {len(quiet)} catastrophic "
+                "checks (integrity, loads, finite, not constant, schema, data)",
+            )
+        for check in checks:
+            if check in quiet:
+                continue
             self._once(
                 f"check:{check['name']}",
-                f"  {clock}    gate  {check['verdict']:<7} {check['name']:<28} "
-                f"value {shown:<8} threshold {check.get('threshold') or '-'}",
+                f"  {clock}    gate  {check['verdict']:<7} {check['name']:<22} "
+                f"value {_number(check.get('value')):<9} "
+                f"threshold {check.get('threshold') or '-'}",
             )
         canary = status.get("canary") or {}
-        if "weight" in canary and phase == "Canary":
+        if canary.get("stepStartedAt"):
             self._once(
                 f"weight:{canary.get('stepIndex')}",
                 f"  {clock}    canary step {canary.get('stepIndex', 0) + 1}: "
-                f"weight {canary['weight']}%",
+                f"weight {canary['weight']}% serving",
             )
         for m in canary.get("measurements") or []:
-            value = m.get("value")
-            shown = f"{value:.4g}" if isinstance(value, int | float) else "-"
             self._once(
                 f"m:{m['metric']}:{m['time']}",
                 f"  {clock}    analysis {m['phase']:<12} {m['metric']:<20} "
-                f"value {shown:<8} {m.get('message') or ''}",
+                f"value {_number(m.get('value')):<6} {m.get('message') or ''}",
             )
+        phase = status.get("phase", "Pending")
+        self._once(f"phase:{phase}", f"  {clock}  phase {phase:<10} {status.get('message') or ''}")
+
+
+def _is_metric(check: str) -> bool:
+    """Degradation checks are named after their metric; catastrophic ones have a dot path."""
+    return check.split(".")[0].split("[")[0] in METRICS
+
+
+METRICS = {
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "log_loss",
+    "r2",
+    "mae",
+    "rmse",
+    "mape",
+}
+
+
+def _number(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else "-"
 
 
 def play_day(
@@ -134,8 +165,6 @@ def play_day(
             "get", "modelretrainrun", "-n", world.namespace, name, "-o", "json", check=False
         )
         if result.returncode == 0:
-            import json
-
             run = json.loads(result.stdout)
             timeline.show(run)
             status = run.get("status") or {}

@@ -73,9 +73,13 @@ def verdict_of(checks: Sequence[GateCheckResult]) -> tuple[GateVerdict, str]:
     failures = [c for c in checks if c.verdict == "Failed"]
     if failures:
         first = failures[0]
-        why = first.detail or f"{first.value} not {first.threshold}"
+        parts = []
+        if first.value is not None and first.threshold:
+            parts.append(f"{first.value:.4g}, needs {first.threshold}")
+        if first.detail:
+            parts.append(first.detail)
         more = f" (and {len(failures) - 1} more failing checks)" if len(failures) > 1 else ""
-        return "Rejected", f"{first.name}: {why}{more}"
+        return "Rejected", f"{first.name}: {'; '.join(parts) or 'failed'}{more}"
     warnings = sum(c.verdict == "Warning" for c in checks)
     judged = sum(c.verdict != "Skipped" for c in checks)
     suffix = f", {warnings} with warnings" if warnings else ""

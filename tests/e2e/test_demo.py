@@ -1,0 +1,50 @@
+"""The demo's three days in fast mode: the outcomes `make demo` promises."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoretrain.api.common import ModelVersionRef
+from demo import story
+from demo.load import LoadGenerator
+from demo.world import SERVER, World
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_three_days_end_promoted_rejected_and_rolled_back(scenario: World) -> None:
+    scenario.bootstrap_champion()
+    record = scenario.registry().champion()
+    assert record is not None
+    scenario.serve(
+        ModelVersionRef(version=record.version, uri=record.model_uri, sha256=record.sha256)
+    )
+    scenario.modelretrain(**story.policy(fast=True))
+    lines: list[str] = []
+    load = LoadGenerator(
+        scenario.cluster.api_client(),
+        scenario.namespace,
+        SERVER,
+        "churn",
+        rate_per_second=25,
+        max_seconds=600,
+    )
+    load.start()
+    try:
+        outcomes = story.play(scenario, lines.append, fast=True)
+    finally:
+        load.stop()
+    assert [(o.phase, o.reason) for o in outcomes] == [
+        ("Succeeded", "Promoted"),
+        ("Rejected", "GateRejected"),
+        ("RolledBack", "AnalysisFailed"),
+    ]
+    timeline = "\n".join(lines)
+    assert "canary step 2: weight 50%" in timeline
+    assert "gate  Failed" in timeline and "roc_auc" in timeline
+    assert "analysis Failed" in timeline and "prediction-classes" in timeline
+    champion = scenario.registry().champion()
+    assert champion is not None and champion.version == outcomes[0].run
+    assert scenario.served_version() == outcomes[0].run
+    table = story.table(outcomes)
+    assert "RolledBack" in table and "DURATION" in table
