@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -123,8 +124,19 @@ def test_a_healthy_candidate_is_promoted_through_two_steps(
     assert sum(traffic.sent.values()) > 50
 
 
+def _rollbacks(platform: Platform, namespace: str) -> float:
+    with urllib.request.urlopen(platform.metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    prefix = f'autoretrain_rollbacks_total{{modelretrain="churn",namespace="{namespace}",'
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(prefix) and 'reason="AnalysisFailed"' in line
+    )
+
+
 def test_single_class_on_live_traffic_is_rolled_back_at_the_first_analysis(
-    scenario: Scenario, traffic: LoadGenerator
+    scenario: Scenario, traffic: LoadGenerator, platform: Platform
 ) -> None:
     stable_version = _prepare(scenario, "cents")
     before = scenario.cluster.get_json("deployment", "-n", scenario.namespace, SERVER)
@@ -140,6 +152,11 @@ def test_single_class_on_live_traffic_is_rolled_back_at_the_first_analysis(
     champion = scenario.registry().champion()
     assert champion is not None and champion.version == stable_version
     eventually(lambda: not _canary_exists(scenario), what="the canary removed")
+    assert _rollbacks(platform, scenario.namespace) == 1.0
+    events = scenario.cluster.kubectl(
+        "get", "events", "-n", scenario.namespace, "--field-selector", f"involvedObject.name={name}"
+    ).stdout
+    assert "AnalysisFailed" in events
 
 
 def test_without_prometheus_the_run_never_promotes(

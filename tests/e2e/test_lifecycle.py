@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -228,4 +229,42 @@ def test_deleting_a_modelretrain_collects_runs_and_jobs_and_keeps_serving(
     eventually(lambda: scenario.jobs() == [], what="jobs collected")
     after = scenario.cluster.get_json("deployment", "-n", scenario.namespace, SERVER)
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert scenario.served_version() == champion.version
+
+
+def test_a_custom_check_container_can_reject_the_candidate(scenario: Scenario) -> None:
+    champion = _ready(scenario)
+    scenario.write_day("good", seed=10)
+    verdict = json.dumps(
+        {
+            "verdict": "Rejected",
+            "reason": "parity gap 0.2",
+            "checks": [
+                {"name": "parity_gap", "value": 0.2, "threshold": "<= 0.1", "verdict": "Failed"}
+            ],
+        }
+    )
+    script = f"open('/dev/termination-log', 'w').write({verdict!r})"
+    scenario.modelretrain(
+        gates={
+            "offline": {
+                "labelColumn": "churned",
+                "checks": [
+                    {"metric": {"metric": "roc_auc", "min": 0.7}},
+                    {
+                        "custom": {
+                            "name": "fairness",
+                            "image": "x",
+                            "command": ["python", "-c", script],
+                        }
+                    },
+                ],
+            }
+        }
+    )
+    name = scenario.trigger("fairness")
+    run = scenario.wait_phase(name)
+    assert (run["status"]["phase"], run["status"]["reason"]) == ("Rejected", "GateRejected")
+    checks = {c["name"]: c["verdict"] for c in run["status"]["gate"]["checks"]}
+    assert checks["fairness/parity_gap"] == "Failed" and checks["roc_auc"] == "Passed"
     assert scenario.served_version() == champion.version

@@ -15,6 +15,7 @@ from pathlib import Path
 from demo.operator import OperatorProcess
 from localcluster import binaries
 from localcluster.cluster import Cluster
+from localcluster.launcher import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_NAMESPACE = "autoretrain-system"
@@ -26,6 +27,7 @@ class Platform:
     cluster: Cluster
     operator: OperatorProcess
     kubeconfig: Path
+    metrics_url: str
 
 
 def install(cluster: Cluster, workdir: Path, operator_env: dict[str, str]) -> Platform:
@@ -61,6 +63,11 @@ def install(cluster: Cluster, workdir: Path, operator_env: dict[str, str]) -> Pl
     kubeconfig = workdir / "operator.kubeconfig"
     kubeconfig.write_text(json.dumps(admin))
     kubeconfig.chmod(0o600)
-    operator = OperatorProcess(kubeconfig, workdir / "operator.log", operator_env)
+    metrics_port = free_port()
+    operator = OperatorProcess(
+        kubeconfig,
+        workdir / "operator.log",
+        {**operator_env, "AUTORETRAIN_METRICS_PORT": str(metrics_port)},
+    )
     operator.start()
-    return Platform(cluster, operator, kubeconfig)
+    return Platform(cluster, operator, kubeconfig, f"http://127.0.0.1:{metrics_port}/metrics")

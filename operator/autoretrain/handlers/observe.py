@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
+from autoretrain.api.gates import GateVerdictMessage
 from autoretrain.api.modelretrain import ModelRetrainSpec
-from autoretrain.kube.manifests import served_model
+from autoretrain.gates.report import merge_verdicts
+from autoretrain.kube.manifests import custom_container_name, served_model
 from autoretrain.lifecycle.observed import DeploymentState, JobState
 
 Obj = dict[str, Any]
@@ -18,11 +22,11 @@ def _condition(obj: Obj, kind: str) -> Obj | None:
     )
 
 
-def _terminated(pod: Obj) -> Obj:
+def _terminated(pod: Obj, container: str | None = None) -> Obj:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     for status in statuses:
         terminated = (status.get("state") or {}).get("terminated")
-        if terminated:
+        if terminated and container in (None, status.get("name")):
             found: Obj = terminated
             return found
     return {}
@@ -52,6 +56,39 @@ def job_state(job: Obj, pods: list[Obj]) -> JobState:
     return JobState(
         name, "Failed", message=message, reason=f"{reason}: {detail}" if detail else reason
     )
+
+
+def gate_state(job: Obj, pods: list[Obj], spec: ModelRetrainSpec) -> JobState:
+    """The gate Job's outcome, with the verdicts of custom check containers merged in.
+
+    The built-in runner reports from the ``gate`` container; each custom check
+    from its own container with the same contract. A custom container that
+    wrote no valid verdict counts as a failing check, never as a pass.
+    """
+    state = job_state(job, pods)
+    customs = [c.custom.name for c in spec.gates.offline.checks if c.custom is not None]
+    if state.outcome != "Succeeded":
+        return state
+    pod = next(p for p in reversed(pods) if (p.get("status") or {}).get("phase") == "Succeeded")
+
+    def verdict(container: str) -> GateVerdictMessage:
+        message = _terminated(pod, container).get("message") or ""
+        try:
+            return GateVerdictMessage.model_validate_json(message)
+        except ValidationError:
+            return GateVerdictMessage(
+                verdict="Rejected", reason=f"{container} wrote no valid verdict"
+            )
+
+    builtin = _terminated(pod, "gate").get("message")
+    if not customs:
+        return JobState(state.name, "Succeeded", message=builtin)
+    try:
+        base = GateVerdictMessage.model_validate_json(builtin or "")
+    except ValidationError:
+        return JobState(state.name, "Succeeded", message=builtin)  # the run reports it
+    merged = merge_verdicts(base, {n: verdict(custom_container_name(n)) for n in customs})
+    return JobState(state.name, "Succeeded", message=merged.model_dump_json(by_alias=True))
 
 
 def deployment_state(spec: ModelRetrainSpec, deployment: Obj) -> DeploymentState:

@@ -19,7 +19,7 @@ from kubernetes import client, config
 from autoretrain.analysis.prometheus import PrometheusProvider
 from autoretrain.analysis.provider import MetricsProvider, NullProvider
 from autoretrain.api.common import GROUP, VERSION
-from autoretrain.handlers import modelretrains, runs
+from autoretrain.handlers import metrics, modelretrains, runs
 from autoretrain.handlers.context import Context
 from autoretrain.handlers.workqueue import Key, WorkQueue
 from autoretrain.kube.client import ApiKube
@@ -55,9 +55,13 @@ def make_reconciler(ctx: Context) -> Any:
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.level = logging.WARNING
+    logging.getLogger("autoretrain").setLevel(os.environ.get("AUTORETRAIN_LOG_LEVEL", "INFO"))
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     ctx = Context(kube=ApiKube(_api_client()), metrics=_metrics())
+    port = os.environ.get("AUTORETRAIN_METRICS_PORT")
+    if port:
+        metrics.serve(int(port))
     queue = WorkQueue(make_reconciler(ctx))
     memo["queue"] = queue
     memo["worker"] = asyncio.create_task(queue.run())

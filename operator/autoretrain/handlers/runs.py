@@ -8,6 +8,7 @@ an action and the status write makes the next reconcile repeat the action
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from autoretrain.api.common import parse_wire
@@ -18,7 +19,7 @@ from autoretrain.api.naming import (
     training_job_name,
 )
 from autoretrain.api.run import ModelRetrainRunStatus
-from autoretrain.handlers import observe, stores
+from autoretrain.handlers import metrics, observe, stores
 from autoretrain.handlers.analysis import analyse_step
 from autoretrain.handlers.context import Context
 from autoretrain.kube import manifests
@@ -33,12 +34,16 @@ Obj = dict[str, Any]
 KIND = "ModelRetrainRun"
 
 
-def _job(ctx: Context, namespace: str, name: str) -> JobState | None:
+def _job(
+    ctx: Context,
+    namespace: str,
+    name: str,
+    read: Callable[[Obj, list[Obj]], JobState] = observe.job_state,
+) -> JobState | None:
     job = ctx.kube.get("Job", namespace, name)
     if job is None:
         return None
-    pods = ctx.kube.list("Pod", namespace, f"job-name={name}")
-    return observe.job_state(job, pods)
+    return read(job, ctx.kube.list("Pod", namespace, f"job-name={name}"))
 
 
 def _observe(
@@ -58,7 +63,11 @@ def _observe(
         training_job=_job(ctx, namespace, training_job_name(name))
         if status.phase == "Training"
         else None,
-        gate_job=_job(ctx, namespace, gate_job_name(name)) if status.phase == "Gating" else None,
+        gate_job=_job(
+            ctx, namespace, gate_job_name(name), lambda j, p: observe.gate_state(j, p, spec)
+        )
+        if status.phase == "Gating"
+        else None,
         serving=observe.deployment_state(spec, serving) if serving else None,
         canary=observe.deployment_state(spec, canary) if canary else None,
         champion=stores.champion_of(registry),
@@ -151,6 +160,17 @@ def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         ctx.kube.patch_status(
             KIND, namespace, name, decision.status.model_dump(mode="json", by_alias=True)
         )
+        weight = decision.status.canary.weight if decision.status.canary else None
+        if decision.status.phase != status.phase or weight != (
+            status.canary.weight if status.canary else None
+        ):
+            metrics.record_transition(
+                namespace,
+                run_obj["spec"]["modelRetrain"],
+                decision.status.phase if decision.status.phase != status.phase else "",
+                decision.status.reason,
+                weight,
+            )
         if decision.status.phase != status.phase:
             log.info(
                 "run %s/%s: %s -> %s (%s)",

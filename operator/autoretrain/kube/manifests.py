@@ -175,14 +175,40 @@ def gate_job(
             secret,
         )
     )
+    customs = [
+        _restricted(
+            _with_env(
+                {
+                    "name": custom_container_name(c.name),
+                    "image": c.image,
+                    **({"command": list(c.command)} if c.command else {}),
+                    "args": list(c.args),
+                },
+                {**env, **{e.name: e.value for e in c.env}},
+                secret,
+            )
+        )
+        for c in (check.custom for check in spec.gates.offline.checks)
+        if c is not None
+    ]
     return _job(
         run,
         gate_job_name(name),
         "gate",
-        {"containers": [container]},
+        {"containers": [container, *customs]},
         backoff=0,
-        deadline=spec.training.active_deadline_seconds,
+        deadline=max(
+            [
+                spec.training.active_deadline_seconds,
+                *(c.custom.timeout_seconds for c in spec.gates.offline.checks if c.custom),
+            ]
+        ),
     )
+
+
+def custom_container_name(check: str) -> str:
+    """Custom checks run beside the gate runner, one container each, in the gate pod."""
+    return f"custom-{check}"
 
 
 def model_env(spec: ModelRetrainSpec, model: ModelVersionRef | None) -> list[Obj]:
