@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.platform import Platform, install
+from demo.platform import Platform, install, stop_recorded_operator
 from demo.world import World as Scenario
 from localcluster.cluster import Cluster
 from localcluster.launcher import Launcher
@@ -13,6 +13,7 @@ from localcluster.launcher import Launcher
 
 @pytest.fixture(scope="session")
 def platform(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    stop_recorded_operator()
     prometheus = Launcher().ensure_prometheus()
     installed = install(
         cluster, tmp_path_factory.mktemp("operator"), {"AUTORETRAIN_PROMETHEUS_URL": prometheus}

@@ -8,17 +8,14 @@ traffic, and plays three days. It leaves everything running for inspection;
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import sys
 import time
 
 from autoretrain.api.common import ModelVersionRef
 from demo import story
 from demo.load import LoadGenerator
-from demo.platform import install
+from demo.platform import install, record_operator, stop_recorded_operator
 from demo.world import SERVER, World
 from localcluster import binaries
 from localcluster.cluster import Cluster
@@ -39,12 +36,12 @@ def up(fast: bool) -> int:
     launcher.up()
     prometheus = launcher.ensure_prometheus()
     cluster = Cluster(launcher.kubeconfig)
-    down_operator()
+    stop_recorded_operator(WORKDIR)
     WORKDIR.mkdir(exist_ok=True)
     say("installing the CRDs, the chart's RBAC and the operator ...")
     platform = install(cluster, WORKDIR, {"AUTORETRAIN_PROMETHEUS_URL": prometheus})
     assert platform.operator.process is not None
-    (WORKDIR / "operator.pid").write_text(str(platform.operator.process.pid))
+    record_operator(WORKDIR, platform.operator.process.pid)
 
     cluster.kubectl(
         "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=120
@@ -78,16 +75,8 @@ def up(fast: bool) -> int:
     return 0 if [o.phase for o in outcomes] == expected else 1
 
 
-def down_operator() -> None:
-    pid_file = WORKDIR / "operator.pid"
-    if pid_file.exists():
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
-        pid_file.unlink()
-
-
 def down() -> int:
-    down_operator()
+    stop_recorded_operator(WORKDIR)
     Launcher().down()
     shutil.rmtree(WORKDIR, ignore_errors=True)
     say("demo removed")

@@ -7,7 +7,10 @@ test also proves the ClusterRole is enough.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,3 +74,17 @@ def install(cluster: Cluster, workdir: Path, operator_env: dict[str, str]) -> Pl
     )
     operator.start()
     return Platform(cluster, operator, kubeconfig, f"http://127.0.0.1:{metrics_port}/metrics")
+
+
+def record_operator(workdir: Path, pid: int) -> None:
+    """Remembers the demo's operator, which outlives ``make demo`` on purpose."""
+    (workdir / "operator.pid").write_text(str(pid))
+
+
+def stop_recorded_operator(workdir: Path = REPO / ".demo") -> None:
+    """Stops an operator the demo left running: two operators must never share a cluster."""
+    pid_file = workdir / "operator.pid"
+    if pid_file.exists():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+        pid_file.unlink()
