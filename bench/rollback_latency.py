@@ -24,7 +24,6 @@ from autoretrain.analysis.measure import measure
 from autoretrain.analysis.prometheus import PrometheusProvider
 from autoretrain.analysis.queries import QueryContext
 from autoretrain.api.analysis import OnlineAnalysis, duration_seconds
-from autoretrain.api.common import ModelVersionRef
 from demo import story
 from demo.load import LoadGenerator
 from demo.platform import install
@@ -58,10 +57,7 @@ def one_round(
     )
     cluster.kubectl("create", "namespace", namespace)
     world = World(cluster, namespace, workdir / namespace)
-    world.bootstrap_champion()
-    record = world.registry().champion()
-    assert record is not None
-    world.serve(ModelVersionRef(version=record.version, uri=record.model_uri, sha256=record.sha256))
+    world.serve(world.bootstrap_champion())
     spec = story.policy(fast=True)
     spec["gates"]["online"]["interval"] = interval
     world.modelretrain(**spec)

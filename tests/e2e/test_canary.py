@@ -70,14 +70,8 @@ def _canary_exists(s: Scenario) -> bool:
 
 
 def _prepare(s: Scenario, day: str, **spec: Any) -> str:
-    s.bootstrap_champion()
-    champion = s.registry().champion()
-    assert champion is not None
-    from autoretrain.api.common import ModelVersionRef
-
-    s.serve(
-        ModelVersionRef(version=champion.version, uri=champion.model_uri, sha256=champion.sha256)
-    )
+    champion = s.bootstrap_champion()
+    s.serve(champion)
     s.write_day(day, seed=21)  # type: ignore[arg-type]
     s.modelretrain(
         canary=STEPS,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from autoretrain.api.common import ModelVersionRef
 from demo import story
 from demo.load import LoadGenerator
 from demo.world import SERVER, World
@@ -13,12 +12,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_the_three_days_end_promoted_rejected_and_rolled_back(scenario: World) -> None:
-    scenario.bootstrap_champion()
-    record = scenario.registry().champion()
-    assert record is not None
-    scenario.serve(
-        ModelVersionRef(version=record.version, uri=record.model_uri, sha256=record.sha256)
-    )
+    scenario.serve(scenario.bootstrap_champion())
     scenario.modelretrain(**story.policy(fast=True))
     lines: list[str] = []
     load = LoadGenerator(

@@ -15,6 +15,17 @@ from localcluster.cluster import eventually
 
 pytestmark = pytest.mark.e2e
 
+FAILING_TRAINING: dict[str, Any] = {
+    "backoffLimit": 0,
+    "template": {
+        "spec": {
+            "containers": [
+                {"name": "train", "image": "x", "command": ["python", "-c", "raise SystemExit(1)"]}
+            ]
+        }
+    },
+}
+
 
 def _ready(s: Scenario) -> Any:
     champion = s.bootstrap_champion()
@@ -53,22 +64,7 @@ def test_a_good_run_promotes_the_candidate_and_moves_the_champion(scenario: Scen
 
 def test_a_failing_training_job_leaves_serving_and_champion_alone(scenario: Scenario) -> None:
     champion = _ready(scenario)
-    scenario.modelretrain(
-        training={
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "train",
-                            "image": "x",
-                            "command": ["python", "-c", "raise SystemExit(1)"],
-                        }
-                    ]
-                }
-            },
-        }
-    )
+    scenario.modelretrain(training=FAILING_TRAINING)
     name = scenario.trigger("broken")
     run = scenario.wait_phase(name)
     assert (run["status"]["phase"], run["status"]["reason"]) == ("Failed", "TrainingFailed")
@@ -197,22 +193,7 @@ def test_deleting_a_modelretrain_collects_runs_and_jobs_and_keeps_serving(
     scenario: Scenario,
 ) -> None:
     champion = _ready(scenario)
-    scenario.modelretrain(
-        training={
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "train",
-                            "image": "x",
-                            "command": ["python", "-c", "raise SystemExit(1)"],
-                        }
-                    ]
-                }
-            },
-        }
-    )
+    scenario.modelretrain(training=FAILING_TRAINING)
     name = scenario.trigger("to-delete")
     scenario.wait_phase(name)
     assert scenario.jobs() == [f"{name}-train"]

@@ -12,7 +12,6 @@ import shutil
 import sys
 import time
 
-from autoretrain.api.common import ModelVersionRef
 from demo import story
 from demo.load import LoadGenerator
 from demo.platform import install, record_operator, stop_recorded_operator
@@ -51,10 +50,7 @@ def up(fast: bool) -> int:
     shutil.rmtree(world_dir, ignore_errors=True)
     world = World(cluster, NAMESPACE, world_dir)
     say("training the first champion (v0) and serving it ...")
-    world.bootstrap_champion()
-    record = world.registry().champion()
-    assert record is not None
-    world.serve(ModelVersionRef(version=record.version, uri=record.model_uri, sha256=record.sha256))
+    world.serve(world.bootstrap_champion())
     world.modelretrain(**story.policy(fast))
     load = LoadGenerator(cluster.api_client(), NAMESPACE, SERVER, "churn", rate_per_second=25)
     load.start()

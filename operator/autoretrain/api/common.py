@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from autoretrain.api.base import ApiModel
 
@@ -163,3 +163,36 @@ def without_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [without_nulls(v) for v in value]
     return value
+
+
+class TopLevelObject(ApiModel):
+    """What both kinds share at the top: loose metadata, a name limit, parsing."""
+
+    #: Longest metadata.name; children append suffixes to it, so each kind sets its own.
+    max_name_length: ClassVar[int] = 253
+
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+
+    @model_validator(mode="after")
+    def _name_length(self) -> Self:
+        name = self.metadata.get("name")
+        limit = type(self).max_name_length
+        if isinstance(name, str) and len(name) > limit:
+            raise ValueError(f"metadata.name must be no more than {limit} characters")
+        return self
+
+    @classmethod
+    def from_api(cls, obj: Mapping[str, Any]) -> Self:
+        """Parse the object as the API server returns it (a JSON dict)."""
+        parsed: Self = parse_wire(cls, obj)
+        return parsed
+
+    @property
+    def name(self) -> str:
+        """metadata.name."""
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        """metadata.namespace."""
+        return str(self.metadata.get("namespace", ""))

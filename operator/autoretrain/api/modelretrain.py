@@ -9,15 +9,14 @@ the history limits are CronJob's, counted in runs.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from autoretrain.api.analysis import CanaryStrategy, OnlineAnalysis
 from autoretrain.api.base import ApiModel
-from autoretrain.api.common import Condition, ModelVersionRef, RunPhase, parse_wire
+from autoretrain.api.common import Condition, ModelVersionRef, RunPhase, TopLevelObject
 from autoretrain.api.gates import OfflineGates
 from autoretrain.api.workload import ArtifactStore, DataSources, Serving, Training
 
@@ -251,7 +250,7 @@ class ModelRetrainStatus(ApiModel):
     )
 
 
-class ModelRetrain(ApiModel):
+class ModelRetrain(TopLevelObject):
     """Retrains a model on a schedule or on demand, gates it offline, canaries it
     online, and promotes it or rolls it back.
 
@@ -259,38 +258,16 @@ class ModelRetrain(ApiModel):
     autoretrain.io/trigger to a new value (e.g. a timestamp) to start a run now.
     """
 
+    max_name_length: ClassVar[int] = MAX_NAME_LENGTH
+
     api_version: Literal["autoretrain.io/v1alpha1"] = Field(
         default="autoretrain.io/v1alpha1", description="autoretrain.io/v1alpha1"
     )
     kind: Literal["ModelRetrain"] = Field(default="ModelRetrain", description="ModelRetrain")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
     spec: ModelRetrainSpec = Field(description="The retraining policy.")
     status: ModelRetrainStatus | None = Field(
         default=None, description="Observed state, written by the operator."
     )
-
-    @model_validator(mode="after")
-    def _name_length(self) -> Self:
-        name = self.metadata.get("name")
-        if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
-            raise ValueError(f"metadata.name must be no more than {MAX_NAME_LENGTH} characters")
-        return self
-
-    @classmethod
-    def from_api(cls, obj: Mapping[str, Any]) -> ModelRetrain:
-        """Parse the object as the API server returns it (a JSON dict)."""
-        parsed: ModelRetrain = parse_wire(cls, obj)
-        return parsed
-
-    @property
-    def name(self) -> str:
-        """metadata.name."""
-        return str(self.metadata.get("name", ""))
-
-    @property
-    def namespace(self) -> str:
-        """metadata.namespace."""
-        return str(self.metadata.get("namespace", ""))
 
     @property
     def generation(self) -> int:

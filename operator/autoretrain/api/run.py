@@ -8,9 +8,8 @@ and verdict, the canary's steps and measurements, and the outcome with a reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -23,7 +22,7 @@ from autoretrain.api.common import (
     ObjectName,
     RunPhase,
     Sha256,
-    parse_wire,
+    TopLevelObject,
 )
 from autoretrain.api.gates import GateCheckResult, GateVerdict
 
@@ -214,45 +213,23 @@ class ModelRetrainRunStatus(ApiModel):
         return self.phase in FINAL_RUN_PHASES
 
 
-class ModelRetrainRun(ApiModel):
+class ModelRetrainRun(TopLevelObject):
     """One retraining attempt of a ModelRetrain, and its audit record.
 
     Created by the operator, owned by its ModelRetrain; history limits keep the
     latest runs of each outcome. The run's name is the version of its candidate.
     """
 
+    max_name_length: ClassVar[int] = MAX_NAME_LENGTH
+
     api_version: Literal["autoretrain.io/v1alpha1"] = Field(
         default="autoretrain.io/v1alpha1", description="autoretrain.io/v1alpha1"
     )
     kind: Literal["ModelRetrainRun"] = Field(default="ModelRetrainRun", description=KIND)
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
     spec: ModelRetrainRunSpec = Field(description="Why the run exists.")
     status: ModelRetrainRunStatus | None = Field(
         default=None, description="The audit record, written by the operator."
     )
-
-    @model_validator(mode="after")
-    def _name_length(self) -> Self:
-        name = self.metadata.get("name")
-        if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
-            raise ValueError(f"metadata.name must be no more than {MAX_NAME_LENGTH} characters")
-        return self
-
-    @classmethod
-    def from_api(cls, obj: Mapping[str, Any]) -> ModelRetrainRun:
-        """Parse the object as the API server returns it (a JSON dict)."""
-        parsed: ModelRetrainRun = parse_wire(cls, obj)
-        return parsed
-
-    @property
-    def name(self) -> str:
-        """metadata.name, which is also the candidate's version."""
-        return str(self.metadata.get("name", ""))
-
-    @property
-    def namespace(self) -> str:
-        """metadata.namespace."""
-        return str(self.metadata.get("namespace", ""))
 
     @property
     def current_status(self) -> ModelRetrainRunStatus:

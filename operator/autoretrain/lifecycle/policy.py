@@ -97,17 +97,22 @@ def decide(p: PolicyInput) -> PolicyDecision:
     update: dict[str, object] = {}
     requeue = MAX_REQUEUE_SECONDS
 
+    def start(run: CreateRun, consumed: str, value: object) -> None:
+        """Start ``run`` if the concurrency policy allows, else look again soon."""
+        nonlocal requeue
+        started, steps = _start(p, active, run)
+        if started:
+            actions.extend(steps)
+            update[consumed] = value
+            active.append(RunView(run.name, "Pending", p.now))
+        else:
+            requeue = 2.0
+
     if p.trigger and p.trigger != status.last_trigger:
         run = CreateRun(
             schedule.manual_run_name(p.name, p.trigger), "Manual", trigger_value=p.trigger
         )
-        started, steps = _start(p, active, run)
-        if started:
-            actions += steps
-            update["last_trigger"] = p.trigger
-            active.append(RunView(run.name, "Pending", p.now))
-        else:
-            requeue = 2.0
+        start(run, "last_trigger", p.trigger)
 
     if spec.schedule and not spec.suspend:
         after = status.last_schedule_time or p.created_at
@@ -128,13 +133,7 @@ def decide(p: PolicyInput) -> PolicyDecision:
             run = CreateRun(
                 schedule.scheduled_run_name(p.name, due.tick), "Schedule", scheduled_time=due.tick
             )
-            started, steps = _start(p, active, run)
-            if started:
-                actions += steps
-                update["last_schedule_time"] = due.tick
-                active.append(RunView(run.name, "Pending", p.now))
-            else:
-                requeue = 2.0
+            start(run, "last_schedule_time", due.tick)
         upcoming = schedule.next_tick(spec.schedule, spec.time_zone, p.now)
         update["next_schedule_time"] = upcoming
         requeue = min(requeue, max((upcoming - p.now).total_seconds(), 0.5))
