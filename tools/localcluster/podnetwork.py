@@ -63,6 +63,7 @@ class PodNetwork:
 
     def create(self) -> None:
         self.delete()
+        self._remove_stale_claims()
         inner = "eth0"
         _ip("netns", "add", self.namespace)
         _ip(
@@ -84,6 +85,18 @@ class PodNetwork:
         _ip("-n", self.namespace, "addr", "add", f"10.{self.second_octet}.255.254/16", "dev", inner)
         _ip("-n", self.namespace, "link", "set", inner, "up")
         _ip("-n", self.namespace, "route", "add", "default", "via", self.gateway)
+
+    def _remove_stale_claims(self) -> None:
+        """Drops another pod network's veth that still routes this /16.
+
+        Network namespaces outlive the processes of a cluster that was never
+        stopped; its veth would shadow this cluster's route to the same subnet.
+        """
+        routes = _ip("-o", "route", "show", self.cidr, check=False).stdout.split()
+        if "dev" in routes:
+            device = routes[routes.index("dev") + 1]
+            if device.startswith("arh") and device != self.host_link:
+                _ip("link", "delete", device, check=False)
 
     def delete(self) -> None:
         _ip("link", "delete", self.host_link, check=False)
