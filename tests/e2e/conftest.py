@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from demo.load import LoadGenerator
 from demo.platform import Platform, install, stop_recorded_operator
+from demo.world import SERVER
 from demo.world import World as Scenario
 from localcluster.cluster import Cluster
 from localcluster.launcher import Launcher
@@ -35,6 +37,22 @@ def scenario(
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
         print(platform.operator.log()[-6000:])
+
+
+@pytest.fixture
+def traffic(scenario: Scenario) -> Iterator[LoadGenerator]:
+    """Steady requests to every serving pod, so the canary's metrics have samples."""
+    load = LoadGenerator(
+        scenario.cluster.api_client(),
+        scenario.namespace,
+        SERVER,
+        "churn",
+        rate_per_second=25,
+        max_seconds=600,
+    )
+    load.start()
+    yield load
+    load.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -45,21 +44,6 @@ STEPS = {
         {"weight": 50, "pause": {"duration": "2s"}},
     ]
 }
-
-
-@pytest.fixture
-def traffic(scenario: Scenario) -> Iterator[LoadGenerator]:
-    load = LoadGenerator(
-        scenario.cluster.api_client(),
-        scenario.namespace,
-        SERVER,
-        "churn",
-        rate_per_second=25,
-        max_seconds=600,
-    )
-    load.start()
-    yield load
-    load.stop()
 
 
 def _canary_exists(s: Scenario) -> bool:

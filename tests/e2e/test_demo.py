@@ -6,28 +6,18 @@ import pytest
 
 from demo import story
 from demo.load import LoadGenerator
-from demo.world import SERVER, World
+from demo.world import World
 
 pytestmark = pytest.mark.e2e
 
 
-def test_the_three_days_end_promoted_rejected_and_rolled_back(scenario: World) -> None:
+def test_the_three_days_end_promoted_rejected_and_rolled_back(
+    scenario: World, traffic: LoadGenerator
+) -> None:
     scenario.serve(scenario.bootstrap_champion())
     scenario.modelretrain(**story.policy(fast=True))
     lines: list[str] = []
-    load = LoadGenerator(
-        scenario.cluster.api_client(),
-        scenario.namespace,
-        SERVER,
-        "churn",
-        rate_per_second=25,
-        max_seconds=600,
-    )
-    load.start()
-    try:
-        outcomes = story.play(scenario, lines.append, fast=True)
-    finally:
-        load.stop()
+    outcomes = story.play(scenario, lines.append, fast=True)
     assert [(o.phase, o.reason) for o in outcomes] == [
         ("Succeeded", "Promoted"),
         ("Rejected", "GateRejected"),
