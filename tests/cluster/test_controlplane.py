@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import textwrap
 import urllib.request
@@ -11,8 +12,12 @@ from typing import Any
 
 import pytest
 
+from localcluster import binaries
+from localcluster import launcher as launcher_module
 from localcluster.binaries import K8S_VERSION
 from localcluster.cluster import Cluster, eventually
+from localcluster.launcher import Launcher
+from localcluster.supervise import State, free_port, stop
 
 pytestmark = pytest.mark.cluster
 
@@ -275,3 +280,26 @@ def test_node_lease_is_renewed(cluster: Cluster) -> None:
         interval=1,
         what="lease renewed",
     )
+
+
+def test_a_port_taken_before_etcd_binds_it_is_recovered_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    launcher = Launcher(tmp_path)
+    launcher.logs.mkdir()
+    state = State()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        picks = iter([taken, free_port()])
+        monkeypatch.setattr(launcher_module, "free_port", lambda: next(picks, None) or free_port())
+        try:
+            launcher._start_etcd(binaries.ensure(("etcd",)), state)
+            assert state.ports["etcd"] != taken
+            health = urllib.request.urlopen(f"http://127.0.0.1:{state.ports['etcd']}/health")
+            assert json.loads(health.read())["health"] == "true"
+        finally:
+            stop(state.pids["etcd"])
+    log = (launcher.logs / "etcd.log").read_text()
+    assert "address already in use" in log

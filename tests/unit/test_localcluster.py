@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from localcluster import binaries, containerenv
 from localcluster.launcher import Launcher, State
 from localcluster.podnetwork import PodNetwork
+from localcluster.supervise import ClusterError, PortInUse, wait_ready
 
 
 def test_missing_toolchain_names_both_ways_out(
@@ -113,3 +115,30 @@ def test_env_missing_reference_is_a_clear_error() -> None:
 def test_a_container_without_command_is_refused_with_the_reason() -> None:
     with pytest.raises(containerenv.EnvError, match="cannot run an image's entrypoint"):
         containerenv.command_line({"image": "nginx"}, {})
+
+
+def _exits_at_once(tmp_path: Path, output: str) -> tuple[int, Path]:
+    log = tmp_path / "component.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            ["python3", "-c", f"import sys; print({output!r}); sys.exit(1)"], stdout=sink
+        )
+    process.wait()
+    return process.pid, log
+
+
+def test_a_component_that_exits_while_starting_is_reported_at_once(tmp_path: Path) -> None:
+    pid, log = _exits_at_once(tmp_path, "flag provided but not defined: -bogus")
+    started = time.monotonic()
+    with pytest.raises(ClusterError) as error:
+        wait_ready("etcd", lambda: False, 30, log, pid)
+    assert time.monotonic() - started < 5
+    assert not isinstance(error.value, PortInUse)
+    assert "etcd exited while starting" in str(error.value)
+    assert "flag provided but not defined: -bogus" in str(error.value)
+
+
+def test_a_taken_port_is_told_apart_from_other_failures(tmp_path: Path) -> None:
+    pid, log = _exits_at_once(tmp_path, "listen tcp 127.0.0.1:2379: bind: address already in use")
+    with pytest.raises(PortInUse, match="address already in use"):
+        wait_ready("etcd", lambda: False, 30, log, pid)

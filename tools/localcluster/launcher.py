@@ -7,103 +7,37 @@ component), ``pki/``, ``etcd/`` and ``state.json`` with ports and process ids.
 
 from __future__ import annotations
 
-import contextlib
-import json
+import functools
 import os
-import signal
-import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 from localcluster import binaries, pki, prometheus
 from localcluster.podnetwork import PodNetwork
+from localcluster.supervise import (
+    ClusterError,
+    PortInUse,
+    State,
+    alive,
+    free_port,
+    http_status,
+    stop,
+    wait_ready,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
 #: Started on demand (``up --with-prometheus``), stopped with the rest.
 ADDONS = ("prometheus", "pod-targets")
+#: How often a component is started again when its free port was taken meanwhile.
+PORT_ATTEMPTS = 3
 
 
 def cluster_dir() -> Path:
     return Path(os.environ.get("AUTORETRAIN_CLUSTER_DIR") or REPO_ROOT / ".cluster").resolve()
-
-
-@dataclass
-class State:
-    server: str = ""
-    ports: dict[str, int] = field(default_factory=dict)
-    pids: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, folder: Path) -> State | None:
-        path = folder / "state.json"
-        if not path.exists():
-            return None
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (ValueError, TypeError):
-            return None
-
-    def save(self, folder: Path) -> None:
-        (folder / "state.json").write_text(json.dumps(asdict(self), indent=2))
-
-
-class ClusterError(RuntimeError):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie of ours still answers kill(0); ask /proc whether it has exited.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-def _get(url: str, ca: Path | None = None, token: str | None = None, timeout: float = 2) -> int:
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    context = ssl.create_default_context(cafile=str(ca)) if ca else None
-    try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except (urllib.error.URLError, OSError):
-        return 0
-
-
-def _wait(what: str, check: object, timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return
-        time.sleep(0.2)
-    tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
-    raise ClusterError(
-        f"{what} did not become ready in {timeout:.0f}s; last lines of {log}:\n" + "\n".join(tail)
-    )
 
 
 class Launcher:
@@ -116,10 +50,10 @@ class Launcher:
     # -- status ---------------------------------------------------------
     def healthy(self) -> bool:
         state = State.load(self.folder)
-        if state is None or not all(_alive(state.pids.get(c, -1)) for c in COMPONENTS):
+        if state is None or not all(alive(state.pids.get(c, -1)) for c in COMPONENTS):
             return False
         creds = pki.create(self.folder / "pki")
-        return _get(f"{state.server}/readyz", creds.ca_cert, creds.admin.token) == 200
+        return http_status(f"{state.server}/readyz", creds.ca_cert, creds.admin.token) == 200
 
     # -- up -------------------------------------------------------------
     def up(self) -> State:
@@ -154,7 +88,7 @@ class Launcher:
 
     def _spawn(
         self, name: str, argv: list[str], state: State, env: dict[str, str] | None = None
-    ) -> None:
+    ) -> int:
         log = (self.logs / f"{name}.log").open("ab")
         process = subprocess.Popen(
             argv,
@@ -168,54 +102,79 @@ class Launcher:
         log.close()
         state.pids[name] = process.pid
         state.save(self.folder)
+        return process.pid
+
+    def _serve(
+        self,
+        name: str,
+        port_names: tuple[str, ...],
+        argv: Callable[[dict[str, int]], list[str]],
+        ready: Callable[[dict[str, int]], bool],
+        state: State,
+        timeout: float = 30,
+    ) -> None:
+        """Starts a component on free loopback ports and waits until it answers.
+
+        A port found free can be taken by another process before the component
+        binds it; the component then exits, and it is started again on new ports.
+        """
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            ports = {port_name: free_port() for port_name in port_names}
+            state.ports.update(ports)
+            pid = self._spawn(name, argv(ports), state)
+            try:
+                wait_ready(
+                    name, functools.partial(ready, ports), timeout, self.logs / f"{name}.log", pid
+                )
+                return
+            except PortInUse as clash:
+                if attempt == PORT_ATTEMPTS:
+                    raise
+                print(f"{clash}\nstarting {name} again on other ports", file=sys.stderr)
 
     def _start_etcd(self, paths: dict[str, Path], state: State) -> None:
-        client, peer = free_port(), free_port()
-        state.ports.update(etcd=client, etcd_peer=peer)
         data = self.folder / "etcd"
-        self._spawn(
-            "etcd",
-            [
+
+        def argv(ports: dict[str, int]) -> list[str]:
+            client = f"http://127.0.0.1:{ports['etcd']}"
+            peer = f"http://127.0.0.1:{ports['etcd_peer']}"
+            return [
                 str(paths["etcd"]),
                 "--data-dir",
                 str(data),
                 "--name",
                 "local",
                 "--listen-client-urls",
-                f"http://127.0.0.1:{client}",
+                client,
                 "--advertise-client-urls",
-                f"http://127.0.0.1:{client}",
+                client,
                 "--listen-peer-urls",
-                f"http://127.0.0.1:{peer}",
+                peer,
                 "--initial-advertise-peer-urls",
-                f"http://127.0.0.1:{peer}",
+                peer,
                 "--initial-cluster",
-                f"local=http://127.0.0.1:{peer}",
+                f"local={peer}",
                 "--unsafe-no-fsync",
                 "--log-level",
                 "warn",
-            ],
-            state,
-        )
-        _wait(
+            ]
+
+        self._serve(
             "etcd",
-            lambda: _get(f"http://127.0.0.1:{client}/health") == 200,
-            30,
-            self.logs / "etcd.log",
+            ("etcd", "etcd_peer"),
+            argv,
+            lambda ports: http_status(f"http://127.0.0.1:{ports['etcd']}/health") == 200,
+            state,
         )
 
     def _start_apiserver(
         self, paths: dict[str, Path], creds: pki.Credentials, state: State
     ) -> None:
-        port = free_port()
-        state.ports["apiserver"] = port
-        state.server = f"https://127.0.0.1:{port}"
-        self._spawn(
-            "kube-apiserver",
-            [
+        def argv(ports: dict[str, int]) -> list[str]:
+            return [
                 str(paths["kube-apiserver"]),
                 f"--etcd-servers=http://127.0.0.1:{state.ports['etcd']}",
-                f"--secure-port={port}",
+                f"--secure-port={ports['apiserver']}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
                 f"--tls-cert-file={creds.serving_cert}",
@@ -231,15 +190,15 @@ class Launcher:
                 "--allow-privileged=true",
                 "--profiling=false",
                 "--v=1",
-            ],
-            state,
-        )
-        _wait(
-            "kube-apiserver",
-            lambda: _get(f"{state.server}/readyz", creds.ca_cert, creds.admin.token) == 200,
-            60,
-            self.logs / "kube-apiserver.log",
-        )
+            ]
+
+        def ready(ports: dict[str, int]) -> bool:
+            server = f"https://127.0.0.1:{ports['apiserver']}"
+            return http_status(f"{server}/readyz", creds.ca_cert, creds.admin.token) == 200
+
+        self._serve("kube-apiserver", ("apiserver",), argv, ready, state, timeout=60)
+        state.server = f"https://127.0.0.1:{state.ports['apiserver']}"
+        state.save(self.folder)
 
     def _write_kubeconfigs(self, creds: pki.Credentials, state: State) -> None:
         for name, ident in (
@@ -255,43 +214,46 @@ class Launcher:
     def _start_controllers(
         self, paths: dict[str, Path], creds: pki.Credentials, state: State
     ) -> None:
-        kcm_port, sched_port = free_port(), free_port()
-        state.ports.update(controller_manager=kcm_port, scheduler=sched_port)
-        kcm_config = self.folder / "controller-manager.kubeconfig"
-        self._spawn(
+        self._start_controller(
+            paths["kube-controller-manager"],
             "kube-controller-manager",
+            "controller-manager.kubeconfig",
             [
-                str(paths["kube-controller-manager"]),
-                f"--kubeconfig={kcm_config}",
-                f"--authentication-kubeconfig={kcm_config}",
-                f"--authorization-kubeconfig={kcm_config}",
                 f"--service-account-private-key-file={creds.sa_key}",
                 f"--root-ca-file={creds.ca_cert}",
                 "--use-service-account-credentials=true",
-                "--leader-elect=false",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={kcm_port}",
                 "--controllers=*",
                 "--concurrent-gc-syncs=5",
-                "--v=1",
             ],
             state,
         )
-        sched_config = self.folder / "scheduler.kubeconfig"
-        self._spawn(
-            "kube-scheduler",
-            [
-                str(paths["kube-scheduler"]),
-                f"--kubeconfig={sched_config}",
-                f"--authentication-kubeconfig={sched_config}",
-                f"--authorization-kubeconfig={sched_config}",
+        self._start_controller(
+            paths["kube-scheduler"], "kube-scheduler", "scheduler.kubeconfig", [], state
+        )
+
+    def _start_controller(
+        self, binary: Path, name: str, kubeconfig: str, flags: list[str], state: State
+    ) -> None:
+        """The controller-manager or the scheduler: an API client with a health port."""
+        config = self.folder / kubeconfig
+
+        def argv(ports: dict[str, int]) -> list[str]:
+            return [
+                str(binary),
+                f"--kubeconfig={config}",
+                f"--authentication-kubeconfig={config}",
+                f"--authorization-kubeconfig={config}",
+                *flags,
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
-                f"--secure-port={sched_port}",
+                f"--secure-port={ports[name]}",
                 "--v=1",
-            ],
-            state,
-        )
+            ]
+
+        def ready(ports: dict[str, int]) -> bool:
+            return http_status(f"https://127.0.0.1:{ports[name]}/healthz") == 200
+
+        self._serve(name, (name,), argv, ready, state)
 
     def _start_node_agent(self, state: State) -> None:
         self.network.create()
@@ -332,7 +294,7 @@ class Launcher:
                 == 0
             )
 
-        _wait(
+        wait_ready(
             "the node agent's Node",
             lambda: kubectl_ok(
                 "wait", "--for=condition=Ready", f"node/{pki.NODE_NAME}", "--timeout=1s"
@@ -340,7 +302,7 @@ class Launcher:
             30,
             self.logs / "node-agent.log",
         )
-        _wait(
+        wait_ready(
             "the default ServiceAccount",
             lambda: kubectl_ok("get", "serviceaccount", "default"),
             30,
@@ -350,7 +312,7 @@ class Launcher:
     # -- add-ons --------------------------------------------------------
     def prometheus_url(self) -> str | None:
         state = State.load(self.folder)
-        if state is None or not all(_alive(state.pids.get(a, -1)) for a in ADDONS):
+        if state is None or not all(alive(state.pids.get(a, -1)) for a in ADDONS):
             return None
         return f"http://127.0.0.1:{state.ports['prometheus']}"
 
@@ -363,13 +325,13 @@ class Launcher:
         if state is None:
             raise ClusterError("the cluster is not running")
         for addon in ADDONS:  # a half-started pair from an earlier failure
-            if _alive(state.pids.get(addon, -1)):
-                _stop(state.pids[addon])
+            if alive(state.pids.get(addon, -1)):
+                stop(state.pids[addon])
         # A restarted Prometheus keeps its address, so its clients need no new settings.
         port = state.ports.get("prometheus") or free_port()
         state.ports["prometheus"] = port
         folder = self.folder / "prometheus"
-        self._spawn("prometheus", prometheus.argv(folder, port), state)
+        pid = self._spawn("prometheus", prometheus.argv(folder, port), state)
         self._spawn(
             "pod-targets",
             [
@@ -385,13 +347,19 @@ class Launcher:
             env=self._tools_path(),
         )
         url = f"http://127.0.0.1:{port}"
-        _wait("prometheus", lambda: _get(f"{url}/-/ready") == 200, 30, self.logs / "prometheus.log")
+        wait_ready(
+            "prometheus",
+            lambda: http_status(f"{url}/-/ready") == 200,
+            30,
+            self.logs / "prometheus.log",
+            pid,
+        )
         return url
 
     def stop_prometheus(self) -> None:
         state = State.load(self.folder)
-        if state is not None and _alive(state.pids.get("prometheus", -1)):
-            _stop(state.pids["prometheus"])
+        if state is not None and alive(state.pids.get("prometheus", -1)):
+            stop(state.pids["prometheus"])
 
     # -- down -----------------------------------------------------------
     def down(self) -> None:
@@ -399,8 +367,8 @@ class Launcher:
         if state is not None:
             for name in (*ADDONS, *reversed(COMPONENTS)):
                 pid = state.pids.get(name)
-                if pid and _alive(pid):
-                    _stop(pid)
+                if pid and alive(pid):
+                    stop(pid)
         self.network.delete()
         for sub in ("etcd", "node", "prometheus", "state.json"):
             target = self.folder / sub
@@ -408,19 +376,6 @@ class Launcher:
                 subprocess.run(["rm", "-rf", str(target)], check=False)
             elif target.exists():
                 target.unlink()
-
-
-def _stop(pid: int, grace: float = 10) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.1)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:
