@@ -18,7 +18,7 @@ from pathlib import Path
 from demo.operator import OperatorProcess
 from localcluster import binaries
 from localcluster.cluster import Cluster
-from localcluster.launcher import free_port
+from localcluster.supervise import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_NAMESPACE = "autoretrain-system"
