@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,6 +82,24 @@ def server_dry_run(cluster: Cluster, ns: str, manifest: dict[str, Any]) -> Any:
     return json.loads(result.stdout)
 
 
+def patch_status(
+    cluster: Cluster, kind: str, name: str, ns: str, status: object, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """A merge patch of the status subresource, as the operator writes it."""
+    return cluster.kubectl(
+        "patch",
+        kind,
+        name,
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+        check=check,
+    )
+
+
 @pytest.mark.parametrize("name", ["minimal.yaml", "full.yaml"])
 def test_examples_are_accepted_and_defaulted_as_the_models_default_them(
     cluster: Cluster, ns: str, name: str
@@ -146,17 +165,7 @@ def test_a_complete_status_from_the_models_is_accepted_and_printed(
         next_schedule_time=T0,
         last_trigger="2024-05-01",
     )
-    cluster.kubectl(
-        "patch",
-        "modelretrain",
-        "churn",
-        "-n",
-        ns,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": status.to_wire()}),
-    )
+    patch_status(cluster, "modelretrain", "churn", ns, status.to_wire())
     stored = ModelRetrain.from_api(cluster.get_json("modelretrain", "churn", "-n", ns))
     assert stored.status == status
     table = cluster.kubectl("get", "mr", "churn", "-n", ns).stdout
@@ -218,17 +227,7 @@ def full_run_status() -> ModelRetrainRunStatus:
 def test_a_run_records_its_audit_trail_and_keeps_its_spec(cluster: Cluster, ns: str) -> None:
     cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(run_manifest()))
     status = full_run_status()
-    cluster.kubectl(
-        "patch",
-        "modelretrainrun",
-        "churn-28600000",
-        "-n",
-        ns,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": status.to_wire()}),
-    )
+    patch_status(cluster, "modelretrainrun", "churn-28600000", ns, status.to_wire())
     stored = ModelRetrainRun.from_api(cluster.get_json("mrr", "churn-28600000", "-n", ns))
     assert stored.status == status
     row = cluster.kubectl("get", "mrr", "churn-28600000", "-n", ns, "--no-headers").stdout.split()
@@ -249,17 +248,8 @@ def test_a_run_records_its_audit_trail_and_keeps_its_spec(cluster: Cluster, ns: 
     assert changed.returncode != 0
     assert "spec: Invalid value" in changed.stderr and "spec is immutable" in changed.stderr
 
-    bad_status = cluster.kubectl(
-        "patch",
-        "mrr",
-        "churn-28600000",
-        "-n",
-        ns,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        '{"status": {"phase": "Exploded"}}',
-        check=False,
+    bad_status = patch_status(
+        cluster, "mrr", "churn-28600000", ns, {"phase": "Exploded"}, check=False
     )
     assert bad_status.returncode != 0 and "status.phase" in bad_status.stderr
 
