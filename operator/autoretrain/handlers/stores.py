@@ -6,15 +6,16 @@ status or in events.
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
+import base64
 
 from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.modelretrain import ModelRetrainSpec
 from autoretrain.kube.client import Kube
 from autoretrain.store.errors import ConcurrentUpdateError
-from autoretrain.store.objects import S3ObjectStore, open_store
+from autoretrain.store.objects import open_store
 from autoretrain.store.registry import ModelRegistry
 
+#: What the operator takes from the Secret; the training and gate pods get all of it.
 _S3_KEYS = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -22,6 +23,7 @@ _S3_KEYS = (
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
+    "AUTORETRAIN_S3_ADDRESSING_STYLE",
 )
 
 
@@ -29,27 +31,13 @@ def registry_for(kube: Kube, namespace: str, spec: ModelRetrainSpec) -> ModelReg
     uri = spec.artifacts.uri
     if not uri.startswith("s3://") or spec.artifacts.secret_ref is None:
         return ModelRegistry(open_store(uri))
-    import base64
-
-    import boto3
-
     secret = kube.get("Secret", namespace, spec.artifacts.secret_ref.name) or {}
-    data = {
+    credentials = {
         k: base64.b64decode(v).decode()
         for k, v in (secret.get("data") or {}).items()
         if k in _S3_KEYS
     }
-    endpoint = data.get("AWS_ENDPOINT_URL_S3") or data.get("AWS_ENDPOINT_URL")
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint or None,
-        aws_access_key_id=data.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=data.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=data.get("AWS_SESSION_TOKEN"),
-        region_name=data.get("AWS_DEFAULT_REGION") or "us-east-1",
-    )
-    parts = urlsplit(uri)
-    return ModelRegistry(S3ObjectStore(parts.netloc, unquote(parts.path), client))
+    return ModelRegistry(open_store(uri, credentials))
 
 
 def champion_of(registry: ModelRegistry) -> ModelVersionRef | None:

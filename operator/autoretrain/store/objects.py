@@ -21,6 +21,7 @@ import errno
 import os
 import threading
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
@@ -250,17 +251,20 @@ def _error_code(error: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def make_s3_client() -> S3Client:
+def make_s3_client(env: Mapping[str, str] | None = None) -> S3Client:
     """A boto3 S3 client configured from the standard AWS environment variables.
 
+    ``env`` replaces the process environment, e.g. with the keys of the Secret
+    a ModelRetrain names; keys it lacks fall back to boto3's own credential chain.
     A custom endpoint (MinIO, Ceph, a local test server) gets path-style
     addressing, which those servers expect.
     """
     import boto3
     from botocore.config import Config
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    style = os.environ.get("AUTORETRAIN_S3_ADDRESSING_STYLE", "path" if endpoint else "auto")
+    env = os.environ if env is None else env
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    style = env.get("AUTORETRAIN_S3_ADDRESSING_STYLE", "path" if endpoint else "auto")
     if style not in ("auto", "virtual", "path"):
         raise ValueError(
             f"AUTORETRAIN_S3_ADDRESSING_STYLE must be auto, virtual or path: {style!r}"
@@ -269,16 +273,28 @@ def make_s3_client() -> S3Client:
     config = Config(
         s3={"addressing_style": addressing}, retries={"max_attempts": 5, "mode": "standard"}
     )
-    return boto3.client("s3", endpoint_url=endpoint or None, config=config)
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint or None,
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=env.get("AWS_SESSION_TOKEN"),
+        region_name=env.get("AWS_DEFAULT_REGION"),
+        config=config,
+    )
 
 
-def open_store(uri: str) -> ObjectStore:
-    """The store rooted at the folder ``uri`` (``s3://bucket/prefix/``, ``file:///path/``)."""
+def open_store(uri: str, s3_env: Mapping[str, str] | None = None) -> ObjectStore:
+    """The store rooted at the folder ``uri`` (``s3://bucket/prefix/``, ``file:///path/``).
+
+    ``s3_env`` configures an S3 client in place of the process environment.
+    """
     parts = urlsplit(uri)
     if parts.scheme == "s3":
         if not parts.netloc:
             raise ValueError(f"s3 URI without a bucket: {uri!r}")
-        return S3ObjectStore(parts.netloc, unquote(parts.path))
+        client = make_s3_client(s3_env) if s3_env is not None else None
+        return S3ObjectStore(parts.netloc, unquote(parts.path), client)
     if parts.scheme == "file" or (parts.scheme == "" and uri.startswith("/")):
         if parts.netloc not in ("", "localhost"):
             raise ValueError(f"file URI with a remote host: {uri!r}")
