@@ -160,24 +160,23 @@ def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         ctx.kube.patch_status(
             KIND, namespace, name, decision.status.model_dump(mode="json", by_alias=True)
         )
-        weight = decision.status.canary.weight if decision.status.canary else None
-        if decision.status.phase != status.phase or weight != (
-            status.canary.weight if status.canary else None
-        ):
-            metrics.record_transition(
-                namespace,
-                run_obj["spec"]["modelRetrain"],
-                decision.status.phase if decision.status.phase != status.phase else "",
-                decision.status.reason,
-                weight,
-            )
-        if decision.status.phase != status.phase:
-            log.info(
-                "run %s/%s: %s -> %s (%s)",
-                namespace,
-                name,
-                status.phase,
-                decision.status.phase,
-                decision.status.reason,
-            )
+        _record(namespace, run_obj["spec"]["modelRetrain"], name, status, decision.status)
     return decision.requeue_after
+
+
+def _record(
+    namespace: str,
+    owner: str,
+    name: str,
+    before: ModelRetrainRunStatus,
+    after: ModelRetrainRunStatus,
+) -> None:
+    """Operator metrics and a log line for a written status that changed phase or weight."""
+    weight = after.canary.weight if after.canary else None
+    new_phase = after.phase if after.phase != before.phase else ""
+    if new_phase or weight != (before.canary.weight if before.canary else None):
+        metrics.record_transition(namespace, owner, new_phase, after.reason, weight)
+    if new_phase:
+        log.info(
+            "run %s/%s: %s -> %s (%s)", namespace, name, before.phase, after.phase, after.reason
+        )
