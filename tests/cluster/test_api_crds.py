@@ -7,7 +7,6 @@ import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +14,18 @@ import pydantic
 import pytest
 import yaml
 
-from autoretrain.api.common import Condition, ModelVersionRef
-from autoretrain.api.gates import GateCheckResult
+from autoretrain.api.common import Condition
 from autoretrain.api.modelretrain import Champion, ModelRetrain, ModelRetrainStatus, RunSummary
 from autoretrain.api.run import (
-    CanaryMeasurement,
-    CanaryRecord,
-    GateRecord,
     ModelRetrainRun,
-    ModelRetrainRunStatus,
-    PromotionRecord,
-    TrainingRecord,
 )
 from localcluster.cluster import Cluster, eventually
+from tests.support.runs import SHA, T0, full_run_status, run_manifest
 
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_NAMES = ("modelretrains.autoretrain.io", "modelretrainruns.autoretrain.io")
-T0 = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
-SHA = "0123456789abcdef" * 4
 
 
 def install_crds(cluster: Cluster) -> None:
@@ -59,20 +50,6 @@ def example(name: str) -> dict[str, Any]:
     manifest: dict[str, Any] = yaml.safe_load((ROOT / "examples" / name).read_text())
     manifest["metadata"].pop("namespace", None)
     return manifest
-
-
-def run_manifest(name: str = "churn-28600000") -> dict[str, Any]:
-    return {
-        "apiVersion": "autoretrain.io/v1alpha1",
-        "kind": "ModelRetrainRun",
-        "metadata": {"name": name},
-        "spec": {
-            "modelRetrain": "churn",
-            "trigger": "Schedule",
-            "scheduledTime": "2024-05-01T02:00:00Z",
-            "modelRetrainGeneration": 1,
-        },
-    }
 
 
 def server_dry_run(cluster: Cluster, ns: str, manifest: dict[str, Any]) -> Any:
@@ -173,55 +150,6 @@ def test_a_complete_status_from_the_models_is_accepted_and_printed(
     assert header.split()[:6] == ["NAME", "SCHEDULE", "PHASE", "CHAMPION", "CANDIDATE", "WEIGHT"]
     assert row.split()[:5] == ["churn", "@daily", "Running", "churn-1", "churn-manual-2"]
     assert row.split()[5] == "10"
-
-
-def full_run_status() -> ModelRetrainRunStatus:
-    champion = ModelVersionRef(
-        version="churn-1", uri="file:///m/versions/churn-1/model.skops", sha256=SHA
-    )
-    return ModelRetrainRunStatus(
-        observed_generation=1,
-        phase="Canary",
-        started_at=T0,
-        reason="CanaryStep",
-        message="step 2 of 2",
-        champion=champion,
-        training=TrainingRecord(
-            job_name="churn-28600000-train",
-            version="churn-28600000",
-            candidate_uri="file:///m/versions/churn-28600000/model.skops",
-            sha256=SHA,
-            metrics={"roc_auc": 0.82},
-            metadata_uri="file:///m/versions/churn-28600000/metadata.json",
-            started_at=T0,
-            finished_at=T0,
-        ),
-        lineage={"trainUri": "file:///d/train.csv", "image": "autoretrain:0.1.0"},
-        gate=GateRecord(
-            job_name="churn-28600000-gate",
-            verdict="Passed",
-            reason="all passed",
-            report_uri="file:///m/versions/churn-28600000/gate-report.json",
-            checks=(
-                GateCheckResult(name="roc_auc", value=0.82, threshold=">= 0.7", verdict="Passed"),
-                GateCheckResult(name="drift", verdict="Skipped"),
-            ),
-            truncated=2,
-        ),
-        canary=CanaryRecord(
-            step_index=1,
-            weight=50,
-            step_started_at=T0,
-            paused=True,
-            measurements=(
-                CanaryMeasurement(metric="errors", step=0, value=0.0, phase="Successful", time=T0),
-                CanaryMeasurement(
-                    metric="shift", step=1, phase="Inconclusive", message="no data", time=T0
-                ),
-            ),
-        ),
-        promotion=PromotionRecord(previous_champion=champion, started_at=T0),
-    )
 
 
 def test_a_run_records_its_audit_trail_and_keeps_its_spec(cluster: Cluster, ns: str) -> None:
@@ -357,6 +285,23 @@ INVALID = [
     Bad("spec.retries", 3, "spec.retries"),
     Bad("spec.gates.image", "", "spec.gates.image"),
     Bad("metadata.name", "churn-" + "x" * 40, "metadata.name"),
+    # Beyond types: zones, schedules that fire, exact bounds, durations, URIs, shapes.
+    Bad("spec.timeZone", "Mars/Olympus_Mons", "spec.timeZone"),
+    Bad("spec.schedule", "0 0 30 2 *", "spec.schedule"),
+    Bad("spec.schedule", "0 0 31 4,jun ?", "spec.schedule"),
+    Bad(f"{_CHECKS}.1.metric.confidence", 0, f"{_CHECKS}[1].metric.confidence"),
+    Bad(f"{_ONLINE}.interval", "0s", f"{_ONLINE}.interval"),
+    Bad(f"{_ONLINE}.interval", "99999999999h", f"{_ONLINE}.interval"),
+    Bad("spec.data.window.lookback", "999999h999999h", "spec.data.window.lookback"),
+    Bad(f"{_ONLINE}.metrics.2.judge.mannWhitney.step", "1m", f"{_ONLINE}.metrics[2].judge"),
+    Bad("spec.startingDeadlineSeconds", 10**12, "spec.startingDeadlineSeconds"),
+    Bad("spec.artifacts.uri", "s3://models/../churn/", "spec.artifacts.uri"),
+    Bad("spec.data.train", "file:///data/\x00train.csv", "spec.data.train"),
+    Bad("spec.artifacts.uri", "s3://a..b/models/", "spec.artifacts.uri"),
+    Bad("spec.training.template.metadata", "trainer", "spec.training.template.metadata"),
+    Bad(f"{_POD}.containers.0.env", "A=1", f"{_POD}.containers[0].env"),
+    Bad(f"{_POD}.securityContext", [], f"{_POD}.securityContext"),
+    Bad("spec.serving.modelUriEnv", "AUTORETRAIN_TRACK", "spec.serving"),
     Bad("spec.trigger", "Cron", "spec.trigger", kind="ModelRetrainRun"),
     Bad("spec.scheduledTime", DELETE, "spec.scheduledTime", kind="ModelRetrainRun"),
     Bad("spec.trigger", "Manual", "spec.triggerValue", kind="ModelRetrainRun"),

@@ -256,7 +256,9 @@ def custom_objects(cluster: Cluster) -> Iterator[tuple[client.CustomObjectsApi, 
         yield client.CustomObjectsApi(api), ns
 
 
-def accepted_by_api_server(api: client.CustomObjectsApi, ns: str, body: dict[str, Any]) -> bool:
+def refusal(api: client.CustomObjectsApi, ns: str, body: dict[str, Any]) -> str | None:
+    """None if the API server would create ``body`` (a strict dry run, as kubectl's
+    default); otherwise its message, followed by the fields its causes name."""
     try:
         api.create_namespaced_custom_object(
             "autoretrain.io",
@@ -268,10 +270,16 @@ def accepted_by_api_server(api: client.CustomObjectsApi, ns: str, body: dict[str
             field_validation="Strict",
         )
     except ApiException as error:
-        if error.status in (400, 422):
-            return False
-        raise
-    return True
+        if error.status not in (400, 422):
+            raise
+        status = json.loads(error.body or "{}")
+        causes = (status.get("details") or {}).get("causes") or []
+        return " ".join([str(status.get("message")), *(str(c.get("field")) for c in causes)])
+    return None
+
+
+def accepted_by_api_server(api: client.CustomObjectsApi, ns: str, body: dict[str, Any]) -> bool:
+    return refusal(api, ns, body) is None
 
 
 def valid_to_models(body: dict[str, Any]) -> bool:

@@ -11,8 +11,7 @@ import pydantic
 import pytest
 import yaml
 
-from autoretrain.api.common import Condition, ModelVersionRef, find_condition, set_condition
-from autoretrain.api.gates import GateCheckResult
+from autoretrain.api.common import Condition, find_condition, set_condition
 from autoretrain.api.modelretrain import (
     CRON_PATTERN,
     MAX_NAME_LENGTH,
@@ -21,13 +20,9 @@ from autoretrain.api.modelretrain import (
     ModelRetrainStatus,
 )
 from autoretrain.api.run import (
-    CanaryMeasurement,
-    CanaryRecord,
-    GateRecord,
     ModelRetrainRun,
-    ModelRetrainRunStatus,
-    TrainingRecord,
 )
+from tests.support.runs import full_run_status, run_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -149,8 +144,8 @@ def test_the_cron_pattern_needs_no_escapes_for_cel() -> None:
 INVALID_SPECS = [
     ("spec.timeZone", "Europe/Berlin", "timeZone needs a schedule"),
     ("spec.startingDeadlineSeconds", 60, "startingDeadlineSeconds needs a schedule"),
-    ("spec.data.holdout", "file:///var/lib/autoretrain/data/churn/train.csv", "overlap"),
-    ("spec.data.holdout", "file:///var/lib/autoretrain/data/churn/train.csv.2", "overlap"),
+    ("spec.data.holdout", "s3://ml-team/data/train.csv", "overlap"),
+    ("spec.data.holdout", "s3://ml-team/data/train.csv.2", "overlap"),
     ("spec.serving.modelSha256Env", "AUTORETRAIN_MODEL_URI", "must differ"),
     ("spec.artifacts.uri", "s3://models/churn", "should match pattern"),
     ("spec.artifacts.uri", "https://models/churn/", "should match pattern"),
@@ -262,63 +257,15 @@ def test_condition_reason_must_be_camel_case() -> None:
         Condition(type="Ready", status="True", reason="not ok", last_transition_time=T0)
 
 
-def run_manifest(**spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "autoretrain.io/v1alpha1",
-        "kind": "ModelRetrainRun",
-        "metadata": {"name": "churn-28600000"},
-        "spec": {
-            "modelRetrain": "churn",
-            "trigger": "Schedule",
-            "scheduledTime": "2024-05-01T02:00:00Z",
-            "modelRetrainGeneration": 3,
-            **spec,
-        },
-    }
-
-
 def test_a_run_status_round_trips_through_the_wire_form() -> None:
-    status = ModelRetrainRunStatus(
-        phase="Canary",
-        started_at=T0,
-        champion=ModelVersionRef(
-            version="churn-1", uri="s3://m/churn/versions/churn-1/model.skops", sha256=SHA
-        ),
-        training=TrainingRecord(
-            job_name="churn-28600000-train",
-            version="churn-28600000",
-            candidate_uri="s3://m/x/model.skops",
-            sha256=SHA,
-            metrics={"roc_auc": 0.81},
-        ),
-        lineage={"image": "trainer:1", "trainUri": "s3://d/train/"},
-        gate=GateRecord(
-            verdict="Passed",
-            checks=(
-                GateCheckResult(name="roc_auc", value=0.81, threshold=">= 0.7", verdict="Passed"),
-                GateCheckResult(
-                    name="roc_auc[region=eu]", verdict="Skipped", detail="too few rows"
-                ),
-            ),
-        ),
-        canary=CanaryRecord(
-            step_index=1,
-            weight=50,
-            measurements=(
-                CanaryMeasurement(metric="errors", step=0, value=0.0, phase="Successful", time=T0),
-            ),
-        ),
-    )
+    status = full_run_status()
     manifest = run_manifest()
     manifest["status"] = status.to_wire()
     parsed = ModelRetrainRun.from_api(manifest)
     assert parsed.status == status
     assert parsed.current_status.finished is False
-    assert manifest["status"]["gate"]["checks"][1] == {
-        "name": "roc_auc[region=eu]",
-        "verdict": "Skipped",
-        "detail": "too few rows",
-    }
+    assert manifest["status"]["gate"]["checks"][1] == {"name": "drift", "verdict": "Skipped"}
+    assert manifest["status"]["canary"]["measurements"][1]["message"] == "no data"
 
 
 def test_a_run_without_status_is_pending() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from autoretrain.api.base import ApiModel
 
@@ -30,6 +30,10 @@ SHA256_PATTERN = r"^[a-f0-9]{64}$"
 
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
 Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN, max_length=64)]
+#: A container or port name.
+DnsLabel = Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)]
+#: The name of an environment variable.
+EnvName = Annotated[str, Field(max_length=128, pattern=ENV_NAME_PATTERN)]
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -48,6 +52,9 @@ RunPhase = Literal[
 FINAL_RUN_PHASES: frozenset[str] = frozenset({"Succeeded", "Rejected", "RolledBack", "Failed"})
 #: Final phases that count against ``failedRunsHistoryLimit``; only Succeeded does not.
 UNSUCCESSFUL_RUN_PHASES: frozenset[str] = frozenset({"Rejected", "RolledBack", "Failed"})
+
+
+MAX_CONDITION_MESSAGE = 32768
 
 
 class Condition(ApiModel):
@@ -79,16 +86,23 @@ class Condition(ApiModel):
     )
     message: str = Field(
         default="",
-        max_length=32768,
+        max_length=MAX_CONDITION_MESSAGE,
         description="Human-readable details about the last transition.",
     )
 
-
-#: Conditions are a map keyed by type, so server-side apply merges them by type.
-CONDITIONS_LIST_SCHEMA: dict[str, object] = {
-    "x-kubernetes-list-type": "map",
-    "x-kubernetes-list-map-keys": ["type"],
-}
+    @classmethod
+    def of(
+        cls, type_: str, ok: bool, reason: str, message: str, at: datetime, generation: int
+    ) -> Condition:
+        """A True or False condition observed at ``at`` from ``generation``."""
+        return cls(
+            type=type_,
+            status="True" if ok else "False",
+            reason=reason,
+            message=message[:MAX_CONDITION_MESSAGE],
+            last_transition_time=at,
+            observed_generation=generation,
+        )
 
 
 def find_condition(conditions: Sequence[Condition], type_: str) -> Condition | None:
@@ -150,6 +164,30 @@ def parse_wire(model: type[ApiModel], obj: Mapping[str, Any]) -> Any:
     return model.model_validate_json(
         json.dumps(without_nulls(obj)), strict=True, by_alias=True, by_name=False
     )
+
+
+def field_errors(error: ValidationError, prefix: str = "", limit: int = 10) -> str:
+    """What the models refused, as the API server words a refusal: each field and why.
+
+    Values are left out: a refused value may be a credential someone pasted.
+
+    >>> from autoretrain.api.common import ModelVersionRef
+    >>> try:
+    ...     ModelVersionRef.model_validate({"version": "", "uri": "s3://m/", "sha256": "a" * 64})
+    ... except ValidationError as error:
+    ...     print(field_errors(error, "status.champion"))
+    status.champion.version: String should have at least 1 character
+    """
+    found = error.errors(include_input=False, include_url=False, include_context=False)
+    parts = []
+    for entry in found[:limit]:
+        path = prefix + "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in entry["loc"]
+        )
+        parts.append(f"{path.lstrip('.') or '(object)'}: {entry['msg']}")
+    if len(found) > limit:
+        parts.append(f"and {len(found) - limit} more")
+    return "; ".join(parts)
 
 
 def without_nulls(value: Any) -> Any:

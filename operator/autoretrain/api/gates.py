@@ -1,16 +1,24 @@
-"""Spec of the offline gates, and the verdict a gate Job reports back.
+"""Spec of the offline gates, and the result of each check.
 
 The gate Job runs before any traffic reaches a candidate. It applies, in order:
 
-- built-in catastrophic checks that always run (artifact integrity, the model
+- built-in checks that always run (artifact and metadata integrity, the model
   loads and predicts, the input schema matches the data and the champion, the
-  holdout is sane), tuned by one optional ``catastrophic`` entry;
+  holdout is sane and does not overlap the training rows, the training data and
+  dependencies did not change under the model), tuned by one optional
+  ``catastrophic`` entry (``autoretrain.api.gate_bounds``);
 - ``metric`` entries, judged against absolute bounds and against the serving
-  champion in the style of TFMA's value and change thresholds; "not worse than
-  the champion by more than delta" is a one-sided paired bootstrap test;
+  champion in the style of TFMA's value and change thresholds. "Not worse than
+  the champion by more than delta" is a one-sided paired bootstrap test that
+  knows its own power: when the holdout cannot resolve delta the comparison is
+  Inconclusive, with the holdout size it would need;
 - ``custom`` entries: user containers that report in the same contract.
 
-The verdict is data: a gate Job that rejects a candidate still exits 0.
+A candidate is Rejected when any check Failed, Inconclusive when none failed
+but the holdout could not vouch for it (``onInconclusive`` decides what
+follows), and Passed otherwise. The verdict is data: a gate Job that rejects a
+candidate still exits 0. What a gate container reports is
+``autoretrain.api.pods.GateVerdictMessage``.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from typing import Annotated, Literal, Self
 from pydantic import ConfigDict, Field, model_validator
 
 from autoretrain.api.base import ApiModel
+from autoretrain.api.gate_bounds import BootstrapOptions as BootstrapOptions
+from autoretrain.api.gate_bounds import CatastrophicCheck as CatastrophicCheck
 
 MetricName = Literal[
     "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "r2", "mae", "rmse", "mape"
@@ -27,8 +37,10 @@ MetricName = Literal[
 Direction = Literal["HigherIsBetter", "LowerIsBetter"]
 Task = Literal["Classification", "Regression"]
 DependencyChangePolicy = Literal["Ignore", "Warn", "Block"]
-CheckVerdict = Literal["Passed", "Failed", "Warning", "Skipped"]
-GateVerdict = Literal["Passed", "Rejected"]
+DependencyScope = Literal["Model", "Environment"]
+InconclusivePolicy = Literal["Canary", "Reject"]
+CheckVerdict = Literal["Passed", "Failed", "Inconclusive", "Warning", "Skipped"]
+GateVerdict = Literal["Passed", "Inconclusive", "Rejected"]
 
 CLASSIFICATION_METRICS: frozenset[str] = frozenset(
     {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
@@ -46,129 +58,6 @@ def default_direction(metric: str) -> Direction:
     ('HigherIsBetter', 'LowerIsBetter')
     """
     return "LowerIsBetter" if metric in LOWER_IS_BETTER else "HigherIsBetter"
-
-
-class BootstrapOptions(ApiModel):
-    """How the paired bootstrap that compares candidate and champion is drawn."""
-
-    resamples: int = Field(
-        default=1000,
-        ge=100,
-        le=100_000,
-        description=(
-            "Number of paired bootstrap resamples of the holdout. More resamples give a "
-            "steadier confidence bound and cost time linearly."
-        ),
-    )
-    seed: int = Field(
-        default=0,
-        ge=0,
-        le=2**32 - 1,
-        description="Seed of the resampling, so the same inputs always give the same verdict.",
-    )
-
-
-class CatastrophicCheck(ApiModel):
-    """Bounds of the catastrophic-failure checks: obviously broken models and data.
-
-    These checks run even when no ``catastrophic`` entry is given, with the
-    defaults below. A value left out keeps its default; a bound without a default
-    is not checked.
-    """
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": (
-                        "!has(self.minClassShare) || !has(self.maxClassShare) || "
-                        "self.minClassShare <= self.maxClassShare"
-                    ),
-                    "message": "minClassShare must not exceed maxClassShare",
-                    "fieldPath": ".minClassShare",
-                }
-            ]
-        }
-    )
-
-    min_rows: int = Field(
-        default=100,
-        ge=1,
-        description="Fewest holdout rows (with a label) the gate accepts to judge a candidate.",
-    )
-    max_feature_nan_rate: float = Field(
-        default=0.99,
-        ge=0.0,
-        le=1.0,
-        description=(
-            "Largest share of missing values any model input column of the holdout may have. "
-            "The default rejects an all-missing column, the mark of a broken upstream join."
-        ),
-    )
-    max_nan_rate: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description=(
-            "Largest share of the candidate's predictions (or scores) that may be NaN or infinite."
-        ),
-    )
-    min_distinct_predictions: int = Field(
-        default=2,
-        ge=1,
-        description=(
-            "Fewest distinct values the candidate must predict on the holdout; 2 rejects a "
-            "model that predicts one class (or one number) for everything."
-        ),
-    )
-    min_class_share: float | None = Field(
-        default=None,
-        ge=0.0,
-        le=1.0,
-        description=(
-            "Classification: every class present in the holdout labels must receive at least "
-            "this share of the candidate's predictions."
-        ),
-    )
-    max_class_share: float | None = Field(
-        default=None,
-        ge=0.0,
-        le=1.0,
-        description="Classification: no class may receive more than this share of the predictions.",
-    )
-    max_positive_rate_change: float | None = Field(
-        default=None,
-        ge=0.0,
-        le=1.0,
-        description=(
-            "Classification: largest absolute change of the predicted positive-class rate "
-            "against the champion on the same holdout (0.05 means five percentage points). "
-            "Skipped when there is no champion."
-        ),
-    )
-    max_latency_ms_per_row: float | None = Field(
-        default=None,
-        gt=0.0,
-        description=(
-            "Budget of the candidate's batch prediction time per holdout row, in milliseconds. "
-            "The latency is always measured and reported."
-        ),
-    )
-
-    allow_input_change: bool = Field(
-        default=False,
-        description=(
-            "Accept a candidate that needs input columns the champion did not, or whose "
-            "column kinds changed. Only safe when every caller already sends the new inputs."
-        ),
-    )
-
-    @model_validator(mode="after")
-    def _ordered_shares(self) -> Self:
-        low, high = self.min_class_share, self.max_class_share
-        if low is not None and high is not None and low > high:
-            raise ValueError("minClassShare must not exceed maxClassShare")
-        return self
 
 
 class MetricCheck(ApiModel):
@@ -225,21 +114,54 @@ class MetricCheck(ApiModel):
         ge=0.0,
         description=(
             "Largest degradation against the champion, in the metric's units and in the "
-            "worse direction, that still passes. It passes only when the one-sided upper "
-            "confidence bound of the paired bootstrap degradation is at most this value, "
-            "so 0 demands evidence that the candidate is no worse."
+            "worse direction, that still passes: it passes when the one-sided upper "
+            "confidence bound of the paired bootstrap degradation is at most this value. "
+            "The check also reports the holdout's resolution, the smallest allowed drop "
+            "at which a candidate exactly as good as the champion passes with the "
+            "configured confidence. When the resolution exceeds this value the holdout "
+            "cannot tell, and the comparison is Inconclusive (with the holdout size that "
+            "would resolve it) unless the candidate is shown worse by more than this "
+            "value, which fails it. 0 asks for proof that the candidate is better, which "
+            "no holdout gives for an equal one."
         ),
     )
     max_relative_drop_vs_champion: float | None = Field(
         default=None,
         ge=0.0,
-        description=("Like maxDropVsChampion, as a fraction of the champion's value (0.01 = 1%)."),
+        description="Like maxDropVsChampion, as a fraction of the champion's value (0.01 = 1%).",
     )
     confidence: float = Field(
         default=0.95,
         ge=0.5,
         le=0.999,
-        description="Confidence level of the one-sided bound used by the champion comparison.",
+        description=(
+            "Confidence level of the one-sided bounds used by the champion comparison; it is "
+            "also the power the resolution is computed for. Default 0.95."
+        ),
+    )
+    max_champion_drift: float = Field(
+        default=0.25,
+        ge=0.0,
+        description=(
+            "Data changed under the champion: largest degradation of the champion's own score "
+            "on today's holdout against its score at its own gate (or, for a champion never "
+            "gated, at training time), as a share of that score, established at the "
+            "configured confidence. Beyond it the holdout no longer vouches for any model "
+            "(units changed, a feed broke), so the gate is Inconclusive and never promotes "
+            "on it, and the comparisons with the champion are skipped. Default 0.25."
+        ),
+    )
+    max_improvement_vs_champion: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Too good to be true: largest share of the champion's distance from a perfect "
+            "score (1 for accuracy, precision, recall, f1, roc_auc and r2; 0 for log_loss, "
+            "mae, rmse and mape) that a candidate may close at once, judged on the lower "
+            "confidence bound of its gain. A larger jump is the mark of a leaked feature or "
+            "label and fails the candidate. Default 0.5; 1 turns it off."
+        ),
     )
     weight_column: str | None = Field(
         default=None,
@@ -299,11 +221,11 @@ class EnvVar(ApiModel):
 class CustomCheck(ApiModel):
     """A user container that judges the candidate and reports like the built-in gate.
 
-    It runs with the gate Job's environment (AUTORETRAIN_CANDIDATE_URI,
-    AUTORETRAIN_CANDIDATE_SHA256, AUTORETRAIN_CHAMPION_URI, AUTORETRAIN_HOLDOUT_URI,
-    ...) and writes the same compact JSON verdict, ``{"verdict": "Passed"|"Rejected",
-    "reason": ..., "checks": [...]}``, to its termination message. A non-zero exit
-    fails the run.
+    It runs with the gate Job's environment (``autoretrain.api.pods.GATE_ENV``:
+    AUTORETRAIN_CANDIDATE_URI, AUTORETRAIN_CANDIDATE_SHA256, AUTORETRAIN_CHAMPION_URI,
+    AUTORETRAIN_HOLDOUT_URI, ...) and writes the same compact JSON verdict,
+    ``{"verdict": "Passed"|"Rejected", "reason": ..., "checks": [...]}``, to its
+    termination message. A non-zero exit fails the run.
     """
 
     name: str = Field(
@@ -386,7 +308,13 @@ class OfflineGates(ApiModel):
         ),
     )
     label_column: str = Field(
-        default="label", min_length=1, max_length=253, description="Holdout column with the label."
+        default="label",
+        min_length=1,
+        max_length=253,
+        description=(
+            "Holdout column with the label. Default label. A holdout without it is a "
+            "configuration error: the gate Job fails and the run ends Failed (GateError)."
+        ),
     )
     task: Task | None = Field(
         default=None,
@@ -401,15 +329,38 @@ class OfflineGates(ApiModel):
         ),
     )
     dependency_change: DependencyChangePolicy = Field(
-        default="Warn",
+        default="Block",
         description=(
-            "What a change of the training environment's locked dependency set against the "
-            "champion's does: Ignore, Warn (reported, passes) or Block (rejects)."
+            "What a change of the training environment against the champion's does: Ignore, "
+            "Warn (reported, passes) or Block (rejects). The check compares the resolved sets "
+            "of installed distributions the trainer records and names every package that "
+            "changed (scikit-learn 1.5.2 -> 1.6.0). Default Block."
+        ),
+    )
+    dependency_scope: DependencyScope = Field(
+        default="Model",
+        description=(
+            "Which changed packages dependencyChange judges. Model (the default): those in "
+            "the model's import closure, the distributions that provide the modules its "
+            "artifact references and everything they require; an image rebuild that changed "
+            "only other packages (boto3, a CLI tool) is reported and passes. Environment: "
+            "every installed distribution. A candidate whose metadata records no import "
+            "closure is judged as Environment."
+        ),
+    )
+    on_inconclusive: InconclusivePolicy = Field(
+        default="Canary",
+        description=(
+            "What an Inconclusive gate does, when no check failed but the holdout could not "
+            "vouch for the candidate (an underpowered champion comparison, data that changed "
+            "under the champion): Canary (the default) goes on to the canary and lets live "
+            "evidence decide, and rejects when spec.canary has no steps, since nothing would "
+            "judge the candidate then; Reject rejects it."
         ),
     )
     bootstrap: BootstrapOptions = Field(
         default_factory=BootstrapOptions,
-        description="Resampling of the paired bootstrap used by champion comparisons.",
+        description="Resampling of the paired bootstrap used by the champion comparisons.",
     )
 
     @model_validator(mode="after")
@@ -448,20 +399,24 @@ class GateCheckResult(ApiModel):
         default=None, description="The threshold it was judged against, e.g. '>= 0.7'."
     )
     verdict: CheckVerdict = Field(
-        description="Passed, Failed (rejects the candidate), Warning (passes) or Skipped."
+        description=(
+            "Passed, Failed (rejects the candidate), Inconclusive (the holdout cannot tell; "
+            "onInconclusive decides), Warning (passes, and is named in the reason) or Skipped."
+        )
     )
     detail: str | None = Field(default=None, description="Why, in a few words.")
-
-
-class GateVerdictMessage(ApiModel):
-    """The compact verdict a gate container writes to its termination message."""
-
-    verdict: GateVerdict = Field(description="Passed, or Rejected when any check Failed.")
-    reason: str = Field(description="One line: the first failing check, or a summary.")
-    checks: list[GateCheckResult] = Field(
-        default_factory=list, description="Checks, failing ones first."
+    resolution: float | None = Field(
+        default=None,
+        description=(
+            "Champion comparisons: the smallest allowed drop this holdout can rule out at the "
+            "configured confidence for a candidate as good as the champion."
+        ),
     )
-    truncated: int = Field(
-        default=0, ge=0, description="Checks left out to fit the message; the report has all."
+    rows_needed: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Inconclusive champion comparisons: about how many holdout rows would resolve "
+            "the allowed drop."
+        ),
     )
-    report_uri: str | None = Field(default=None, description="Full JSON report.")

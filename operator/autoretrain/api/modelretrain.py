@@ -8,78 +8,24 @@ the history limits are CronJob's, counted in runs.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import ClassVar, Literal, Self
 
 from pydantic import ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from autoretrain.api.analysis import CanaryStrategy, OnlineAnalysis
+from autoretrain.api import cron, timezones
 from autoretrain.api.base import ApiModel
 from autoretrain.api.common import Condition, ModelVersionRef, RunPhase, TopLevelObject
-from autoretrain.api.gates import OfflineGates
-from autoretrain.api.workload import ArtifactStore, DataSources, Serving, Training
+from autoretrain.api.cron import CRON_PATTERN
+from autoretrain.api.policy import POLICY_RULES, RunPolicy
 
 KIND = "ModelRetrain"
 #: Setting this annotation to a new value starts a Manual run (once per value).
 TRIGGER_ANNOTATION = "autoretrain.io/trigger"
 #: Room for run names (<name>-<10 digits>) and their Jobs' pods within 63 characters.
 MAX_NAME_LENGTH = 40
-
-_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
-_DAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
-
-
-def _cron_field(value: str, *, any_mark: bool = False) -> str:
-    item = f"([*]|({value})(-({value}))?)(/[1-9][0-9]?)?"
-    listed = f"{item}(,{item})*"
-    return f"([?]|{listed})" if any_mark else listed
-
-
-#: Five cron fields with their value ranges, or a macro. Written without backslashes
-#: so one string serves Python's re, RE2 in the API server's CEL, and the docs.
-CRON_PATTERN = (
-    "^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
-    + " +".join(
-        [
-            _cron_field("[0-5]?[0-9]"),
-            _cron_field("[01]?[0-9]|2[0-3]"),
-            _cron_field("0?[1-9]|[12][0-9]|3[01]", any_mark=True),
-            _cron_field(f"0?[1-9]|1[0-2]|(?i:{_MONTHS})"),
-            _cron_field(f"[0-7]|(?i:{_DAYS})", any_mark=True),
-        ]
-    )
-    + ")$"
-)
-_CRON = re.compile(CRON_PATTERN)
-_CRON_MESSAGE = (
-    "must be a cron expression of five fields (minute hour day-of-month month day-of-week) "
-    "within their ranges, or @hourly, @daily, @weekly, @monthly, @yearly; set the zone with "
-    "timeZone, not CRON_TZ"
-)
-
-
-class Gates(ApiModel):
-    """What a candidate must pass: offline on the holdout, then online during the canary."""
-
-    offline: OfflineGates = Field(
-        default_factory=OfflineGates,
-        description=(
-            "Checks on the holdout in a gate Job before any traffic. The catastrophic "
-            "checks run even when this is left out."
-        ),
-    )
-    online: OnlineAnalysis | None = Field(
-        default=None,
-        description="Analysis at every canary step. Needs spec.canary.",
-    )
-    image: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=1024,
-        description="Image of the gate runner. Defaults to the operator's own image.",
-    )
-
+#: A year: later than that a scheduled run is not "late" but a different run.
+MAX_STARTING_DEADLINE_SECONDS = 366 * 24 * 3600
 
 _SPEC_RULES: list[JsonValue] = [
     {
@@ -92,29 +38,33 @@ _SPEC_RULES: list[JsonValue] = [
         "message": "startingDeadlineSeconds needs a schedule",
         "fieldPath": ".startingDeadlineSeconds",
     },
-    {
-        "rule": "!has(self.gates) || !has(self.gates.online) || has(self.canary)",
-        "message": "online analysis runs during the canary: set spec.canary too",
-        "fieldPath": ".gates.online",
-    },
 ]
 
 
-class ModelRetrainSpec(ApiModel):
-    """The retraining policy: when, on what data, how, which gates, where it serves."""
+class ModelRetrainSpec(RunPolicy):
+    """The retraining policy: when, on what data, how, which gates, where it serves.
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _SPEC_RULES})
+    What a run follows (``RunPolicy``) is copied into each run when it starts.
+    """
+
+    # A subclass's schema extras replace its base's, so the policy's rules are repeated.
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [*POLICY_RULES, *_SPEC_RULES]}
+    )
 
     schedule: str | None = Field(
         default=None,
-        max_length=256,
+        max_length=128,
         description=(
             "Cron schedule of retraining, e.g. '0 2 * * *' (five fields, or @daily and "
-            "friends). Absent: runs start only by the autoretrain.io/trigger annotation."
+            "friends). Ranges run forwards, and the schedule must be able to fire: a day of "
+            "month no chosen month has (0 0 30 2 *) is refused. Absent: runs start only by "
+            "the autoretrain.io/trigger annotation."
         ),
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": f"self.matches('{CRON_PATTERN}')", "message": _CRON_MESSAGE}
+                {"rule": f"self.matches('{CRON_PATTERN}')", "message": cron.CRON_MESSAGE},
+                *cron.CEL_RULES,
             ]
         },
     )
@@ -122,7 +72,11 @@ class ModelRetrainSpec(ApiModel):
         default=None,
         max_length=64,
         pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,3}$",
-        description="IANA time zone of the schedule, e.g. Europe/Berlin. Defaults to UTC.",
+        description=(
+            "IANA time zone of the schedule, e.g. Europe/Berlin. Defaults to UTC. The names "
+            "are those of the tz database the operator ships (the tzdata package)."
+        ),
+        json_schema_extra={"x-kubernetes-validations": timezones.TIME_ZONE_RULES},
     )
     suspend: bool = Field(
         default=False,
@@ -144,23 +98,9 @@ class ModelRetrainSpec(ApiModel):
     starting_deadline_seconds: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_STARTING_DEADLINE_SECONDS,
         description=(
             "A scheduled run that could not start within this many seconds of its time is skipped."
-        ),
-    )
-    artifacts: ArtifactStore = Field(description="Artifact store of versions and the champion.")
-    data: DataSources = Field(description="Training and holdout data.")
-    training: Training = Field(description="The training Job.")
-    gates: Gates = Field(
-        default_factory=Gates,
-        description="Offline and online gates. Absent: only the catastrophic checks run.",
-    )
-    serving: Serving = Field(description="The Deployment that serves the champion.")
-    canary: CanaryStrategy | None = Field(
-        default=None,
-        description=(
-            "Progressive canary after the offline gate. Absent: a candidate that passes "
-            "the offline gate is promoted directly."
         ),
     )
     successful_runs_history_limit: int = Field(
@@ -176,9 +116,17 @@ class ModelRetrainSpec(ApiModel):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, schedule: str | None) -> str | None:
-        if schedule is not None and not _CRON.fullmatch(schedule):
-            raise ValueError(_CRON_MESSAGE)
+        problem = cron.problem(schedule) if schedule is not None else None
+        if problem is not None:
+            raise ValueError(problem)
         return schedule
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, time_zone: str | None) -> str | None:
+        if time_zone is not None and not timezones.known(time_zone):
+            raise ValueError(timezones.UNKNOWN_TIME_ZONE_MESSAGE)
+        return time_zone
 
     @model_validator(mode="after")
     def _cross_field(self) -> Self:
@@ -186,8 +134,6 @@ class ModelRetrainSpec(ApiModel):
             raise ValueError("timeZone needs a schedule")
         if self.schedule is None and self.starting_deadline_seconds is not None:
             raise ValueError("startingDeadlineSeconds needs a schedule")
-        if self.gates.online is not None and self.canary is None:
-            raise ValueError("online analysis runs during the canary: set spec.canary too")
         return self
 
 

@@ -13,7 +13,6 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from autoretrain.api.analysis import MeasurementPhase, MetricResult
 from autoretrain.api.base import ApiModel
 from autoretrain.api.common import (
     FINAL_RUN_PHASES,
@@ -25,6 +24,8 @@ from autoretrain.api.common import (
     TopLevelObject,
 )
 from autoretrain.api.gates import GateCheckResult, GateVerdict
+from autoretrain.api.online import Measurement, MetricResult
+from autoretrain.api.policy import RunPolicy
 
 KIND = "ModelRetrainRun"
 #: Room for the "-train" and "-gate" Jobs and their pods' generated suffixes.
@@ -73,6 +74,15 @@ class ModelRetrainRunSpec(ApiModel):
             "version the run follows."
         ),
     )
+    policy: RunPolicy | None = Field(
+        default=None,
+        description=(
+            "The ModelRetrain's artifacts, data, training, gates, serving and canary as they "
+            "were when the run started. The run decides from this copy, so editing the "
+            "ModelRetrain changes the next run, never this one. (Runs made by an operator "
+            "older than this field have none and follow the ModelRetrain.)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _trigger_fields(self) -> Self:
@@ -98,6 +108,13 @@ class TrainingRecord(ApiModel):
     metadata_uri: str | None = Field(
         default=None, description="URI of the candidate's metadata.json."
     )
+    metadata_sha256: Sha256 | None = Field(
+        default=None,
+        description=(
+            "Hex sha256 of the candidate's metadata.json as the trainer reported it; the gate "
+            "rejects a metadata.json that no longer hashes to it."
+        ),
+    )
     started_at: datetime | None = Field(default=None, description="When the Job was created.")
     finished_at: datetime | None = Field(default=None, description="When the Job finished.")
 
@@ -119,15 +136,15 @@ class GateRecord(ApiModel):
     )
 
 
-class CanaryMeasurement(ApiModel):
+#: Canary measurements a run keeps across all its steps (the API allows 256).
+KEPT_CANARY_MEASUREMENTS = 200
+
+
+class CanaryMeasurement(Measurement):
     """One measurement of one online metric at one canary step."""
 
     metric: str = Field(description="Name of the metric.")
     step: int = Field(ge=0, description="Index of the canary step, from 0.")
-    value: float | None = Field(default=None, description="The measured value, if any.")
-    phase: MeasurementPhase = Field(description="Successful, Failed, Inconclusive or Error.")
-    message: str | None = Field(default=None, max_length=1024, description="Why, in words.")
-    time: datetime = Field(description="When it was taken.")
 
 
 class CanaryRecord(ApiModel):

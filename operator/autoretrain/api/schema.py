@@ -21,6 +21,10 @@ translation:
   model and of the field that holds it are concatenated.
 - Empty list and map defaults are dropped: absent and empty mean the same to the
   models, and the API server would otherwise write ``[]`` into every object.
+- A fractional ``minimum`` or ``maximum`` of a number gets a CEL rule that says the
+  same: the API server compares a whole-number value with such a bound after
+  truncating the bound to a whole number, so ``confidence: 0`` passes
+  ``minimum: 0.5``. CEL compares exactly.
 
 Anything else the API server would not take (a real union, ``uniqueItems``, a node
 without a type) raises ``SchemaError`` rather than producing a CRD that fails to
@@ -118,6 +122,9 @@ def _convert(node: JsonSchema, definitions: dict[str, JsonSchema], path: str) ->
         if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
             node[bound.replace("exclusiveM", "m")] = node[bound]
             node[bound] = True
+    exact = _exact_bounds(node)
+    if exact:
+        node[_VALIDATIONS] = [*node.get(_VALIDATIONS, []), *exact]
 
     out: JsonSchema = {}
     extensions: JsonSchema = {}
@@ -148,6 +155,35 @@ def _convert(node: JsonSchema, definitions: dict[str, JsonSchema], path: str) ->
     if "type" not in out and not extensions.get("x-kubernetes-preserve-unknown-fields"):
         raise SchemaError(f"{path}: no type")
     return {**_ordered(out, _KEY_ORDER), **dict(sorted(extensions.items()))}
+
+
+def _exact_bounds(node: JsonSchema) -> list[JsonSchema]:
+    """CEL rules for the fractional bounds of a number node (see the module docstring).
+
+    >>> _exact_bounds({"type": "number", "minimum": 0.5, "maximum": 1})
+    [{'rule': 'self >= 0.5', 'message': 'must be at least 0.5'}]
+    >>> _exact_bounds({"type": "number", "minimum": 0, "exclusiveMinimum": True})
+    []
+    """
+    if node.get("type") != "number":
+        return []
+    rules = []
+    for bound, strict, sign, words in (
+        ("minimum", ">", ">=", "at least"),
+        ("maximum", "<", "<=", "at most"),
+    ):
+        value = node.get(bound)
+        if not isinstance(value, float) or value.is_integer():
+            continue
+        exclusive = node.get(f"exclusive{bound.capitalize()}") is True
+        text = "greater than" if exclusive and strict == ">" else "less than"
+        rules.append(
+            {
+                "rule": f"self {strict if exclusive else sign} {value!r}",
+                "message": f"must be {text if exclusive else words} {value!r}",
+            }
+        )
+    return rules
 
 
 def _prose(text: str) -> str:

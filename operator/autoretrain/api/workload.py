@@ -7,20 +7,62 @@ and the Deployment that serves the champion.
 
 from __future__ import annotations
 
-from typing import Literal, Self
+import re
+from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from autoretrain.api.analysis import DURATION_PATTERN
 from autoretrain.api.base import ApiModel
-from autoretrain.api.common import DNS_LABEL_PATTERN, ENV_NAME_PATTERN, ObjectName
+from autoretrain.api.common import DNS_LABEL_PATTERN, DnsLabel, EnvName, ObjectName
+from autoretrain.api.durations import Duration, Within
+from autoretrain.api.pods import PodEnv
 
-#: No whitespace; spelled out because \S differs between RE2 (ASCII) and pydantic (Unicode).
-_NO_SPACE = r"[^ \t\n\r\f\v]"
-URI_PATTERN = rf"^(s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9](/{_NO_SPACE}*)?|file:///{_NO_SPACE}*)$"
+#: No whitespace and no control character (NUL included), in ASCII terms alike in RE2
+#: and pydantic: ``\S`` would differ between them.
+_URI_CHAR = r"[^\x00-\x20\x7f]"
+URI_PATTERN = rf"^(s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9](/{_URI_CHAR}*)?|file:///{_URI_CHAR}*)$"
 FOLDER_URI_PATTERN = (
-    rf"^(s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9]/({_NO_SPACE}*/)?|file:///({_NO_SPACE}*/)?)$"
+    rf"^(s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9]/({_URI_CHAR}*/)?|file:///({_URI_CHAR}*/)?)$"
 )
+#: A path segment "." or "..": a store would resolve it somewhere else than it reads.
+_DOT_SEGMENT = "/[.][.]?(/|$)"
+#: Dots that no S3 bucket name has: two in a row, or next to a dash.
+_BAD_BUCKET = "^s3://[^/]*([.][.]|[.]-|-[.])"
+_DOT_SEGMENT_MESSAGE = "must not have . or .. path segments"
+_BAD_BUCKET_MESSAGE = "the bucket name must not have '..', '.-' or '-.'"
+_URI_RULES: list[JsonValue] = [
+    {"rule": f"!self.matches('{_DOT_SEGMENT}')", "message": _DOT_SEGMENT_MESSAGE},
+    {"rule": f"!self.matches('{_BAD_BUCKET}')", "message": _BAD_BUCKET_MESSAGE},
+]
+
+
+def _plain_path(uri: str) -> str:
+    if re.search(_DOT_SEGMENT, uri):
+        raise ValueError(_DOT_SEGMENT_MESSAGE)
+    if re.search(_BAD_BUCKET, uri):
+        raise ValueError(_BAD_BUCKET_MESSAGE)
+    return uri
+
+
+#: A data URI (file or folder) or an artifact folder URI, whole and without tricks.
+DataUri = Annotated[
+    str,
+    Field(
+        max_length=1024,
+        pattern=URI_PATTERN,
+        json_schema_extra={"x-kubernetes-validations": _URI_RULES},
+    ),
+    AfterValidator(_plain_path),
+]
+FolderUri = Annotated[
+    str,
+    Field(
+        max_length=1024,
+        pattern=FOLDER_URI_PATTERN,
+        json_schema_extra={"x-kubernetes-validations": _URI_RULES},
+    ),
+    AfterValidator(_plain_path),
+]
 
 
 class SecretReference(ApiModel):
@@ -32,9 +74,7 @@ class SecretReference(ApiModel):
 class ArtifactStore(ApiModel):
     """Where candidates, reports and the champion pointer are kept."""
 
-    uri: str = Field(
-        max_length=1024,
-        pattern=FOLDER_URI_PATTERN,
+    uri: FolderUri = Field(
         description=(
             "Folder URI ending in '/': s3://bucket/prefix/ or file:///absolute/path/. "
             "Versions go to versions/<run>/ (model.skops, metadata.json, gate-report.json), "
@@ -54,12 +94,10 @@ class ArtifactStore(ApiModel):
 class DataWindow(ApiModel):
     """The time range of data a run trains on, ending at the run's scheduled time."""
 
-    lookback: str = Field(
-        max_length=32,
-        pattern=DURATION_PATTERN,
+    lookback: Annotated[Duration, Within("1s", "87600h")] = Field(
         description=(
             "How far back the window reaches, e.g. 720h. The trainer receives the range as "
-            "AUTORETRAIN_DATA_WINDOW_START and AUTORETRAIN_DATA_WINDOW_END (RFC 3339)."
+            f"{PodEnv.DATA_WINDOW_START} and {PodEnv.DATA_WINDOW_END} (RFC 3339)."
         ),
     )
 
@@ -81,14 +119,10 @@ class DataSources(ApiModel):
         }
     )
 
-    train: str = Field(
-        max_length=1024,
-        pattern=URI_PATTERN,
+    train: DataUri = Field(
         description="URI of the training data (a file or a folder): s3://... or file:///...",
     )
-    holdout: str = Field(
-        max_length=1024,
-        pattern=URI_PATTERN,
+    holdout: DataUri = Field(
         description=(
             "URI of the labelled holdout data, never trained on. It must not overlap train."
         ),
@@ -104,15 +138,48 @@ class DataSources(ApiModel):
         return self
 
 
-class TemplateContainer(ApiModel):
-    """A container of the training pod; fields beyond name and image are passed through."""
+class PassThrough(ApiModel):
+    """An object of the pod template that the operator passes on as it is.
+
+    The API server judges it when the operator creates the Job; a refusal ends
+    the run Failed with the API server's message, which names the field.
+    """
 
     model_config = ConfigDict(extra="allow")
 
-    name: str = Field(
-        max_length=63, pattern=DNS_LABEL_PATTERN, description="Container name (a DNS label)."
-    )
+
+class TemplateEnvVar(PassThrough):
+    """An environment variable of a training container; value or valueFrom as in a pod."""
+
+    name: str = Field(min_length=1, max_length=1024, description="Variable name.")
+
+
+class TemplateContainer(ApiModel):
+    """A container of the training pod; fields beyond these are passed through.
+
+    The fields the operator adds to (env, envFrom, securityContext) are typed, so
+    that a wrong shape is refused when the ModelRetrain is written, not when a run
+    builds its Job.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: DnsLabel = Field(description="Container name (a DNS label).")
     image: str = Field(min_length=1, max_length=1024, description="Container image.")
+    env: tuple[TemplateEnvVar, ...] | None = Field(
+        default=None,
+        max_length=256,
+        description="Environment variables; the operator adds AUTORETRAIN_* after them.",
+    )
+    env_from: tuple[PassThrough, ...] | None = Field(
+        default=None,
+        max_length=64,
+        description="Sources of environment variables; the artifacts Secret is added.",
+    )
+    security_context: PassThrough | None = Field(
+        default=None,
+        description="Container security context; unset fields get restricted defaults.",
+    )
 
 
 class TemplatePodSpec(ApiModel):
@@ -133,6 +200,10 @@ class TemplatePodSpec(ApiModel):
         default=None,
         description="Never (the default for training Jobs) or OnFailure.",
     )
+    security_context: PassThrough | None = Field(
+        default=None,
+        description="Pod security context; unset fields get restricted defaults.",
+    )
 
     @field_validator("containers")
     @classmethod
@@ -145,11 +216,21 @@ class TemplatePodSpec(ApiModel):
         return containers
 
 
+class TemplateMetadata(PassThrough):
+    """Metadata of the training pod; its labels join the ones the operator sets."""
+
+    labels: dict[str, str] | None = Field(default=None, description="Labels of the pod.")
+    annotations: dict[str, str] | None = Field(default=None, description="Annotations of the pod.")
+
+
 class PodTemplate(ApiModel):
-    """A pod template as in a Job; metadata and other fields are passed through."""
+    """A pod template as in a Job; fields beyond metadata and spec are passed through."""
 
     model_config = ConfigDict(extra="allow")
 
+    metadata: TemplateMetadata | None = Field(
+        default=None, description="Labels and annotations of the training pod."
+    )
     spec: TemplatePodSpec = Field(description="Specification of the training pod.")
 
 
@@ -187,6 +268,12 @@ class DeploymentReference(ApiModel):
     )
 
 
+_TRACK_ENV_MESSAGE = (
+    f"{PodEnv.TRACK} is set by the operator (canary or stable); the model variables "
+    "need other names"
+)
+
+
 class Serving(ApiModel):
     """The Deployment that serves the champion, and how the model reaches its pods."""
 
@@ -199,7 +286,12 @@ class Serving(ApiModel):
                     "self.modelSha256Env != self.modelVersionEnv",
                     "message": "modelUriEnv, modelSha256Env and modelVersionEnv must differ",
                     "fieldPath": ".modelSha256Env",
-                }
+                },
+                {
+                    "rule": f"![self.modelUriEnv, self.modelSha256Env, self.modelVersionEnv]"
+                    f".exists(n, n == '{PodEnv.TRACK}')",
+                    "message": _TRACK_ENV_MESSAGE,
+                },
             ]
         }
     )
@@ -210,27 +302,19 @@ class Serving(ApiModel):
             "canary runs as a copy named <name>-canary."
         ),
     )
-    container: str = Field(
-        max_length=63,
-        pattern=DNS_LABEL_PATTERN,
-        description="Name of the container in the Deployment that loads the model.",
+    container: DnsLabel = Field(
+        description="Name of the container in the Deployment that loads the model."
     )
-    model_uri_env: str = Field(
-        default="AUTORETRAIN_MODEL_URI",
-        max_length=128,
-        pattern=ENV_NAME_PATTERN,
+    model_uri_env: EnvName = Field(
+        default=PodEnv.MODEL_URI,
         description="Environment variable that receives the model's artifact URI.",
     )
-    model_sha256_env: str = Field(
-        default="AUTORETRAIN_MODEL_SHA256",
-        max_length=128,
-        pattern=ENV_NAME_PATTERN,
+    model_sha256_env: EnvName = Field(
+        default=PodEnv.MODEL_SHA256,
         description="Environment variable that receives the artifact's sha256.",
     )
-    model_version_env: str = Field(
-        default="AUTORETRAIN_MODEL_VERSION",
-        max_length=128,
-        pattern=ENV_NAME_PATTERN,
+    model_version_env: EnvName = Field(
+        default=PodEnv.MODEL_VERSION,
         description="Environment variable that receives the model's version.",
     )
     rollout_timeout_seconds: int = Field(
@@ -249,4 +333,6 @@ class Serving(ApiModel):
         names = {self.model_uri_env, self.model_sha256_env, self.model_version_env}
         if len(names) != 3:
             raise ValueError("modelUriEnv, modelSha256Env and modelVersionEnv must differ")
+        if PodEnv.TRACK in names:
+            raise ValueError(_TRACK_ENV_MESSAGE)
         return self

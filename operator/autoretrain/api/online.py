@@ -15,18 +15,15 @@ pausing and rolling back.
 from __future__ import annotations
 
 import itertools
-import re
 from datetime import datetime
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from autoretrain.api.base import ApiModel
-
-#: Go-style durations as Argo and Flagger write them: "30s", "2m", "1h30m", "500ms".
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+from autoretrain.api.durations import DURATION_PATTERN as DURATION_PATTERN
+from autoretrain.api.durations import Duration, Within
+from autoretrain.api.durations import duration_seconds as duration_seconds
 
 BuiltinCheck = Literal["predictionShift", "constantPrediction", "errorRate", "latencyP99"]
 MeasurementPhase = Literal["Successful", "Failed", "Inconclusive", "Error"]
@@ -42,7 +39,9 @@ SERVER_PREDICTION_VALUE = "autoretrain_prediction_value"  # histogram; regressor
 SERVER_PREDICTION_NANS = "autoretrain_prediction_nan_total"  # non-finite outputs
 SERVER_INPUT_NANS = "autoretrain_input_nan_total"  # label ``column``
 SERVER_MODEL_INFO = "autoretrain_model_info"  # labels add ``sha256``
-DEFAULT_BUILTIN_SELECTOR = 'namespace="{{namespace}}",track="{{track}}"'
+#: A track's series of this model version only: an earlier canary's series carry the same
+#: track label and may still be inside the query window.
+DEFAULT_BUILTIN_SELECTOR = 'namespace="{{namespace}}",track="{{track}}",version="{{version}}"'
 
 #: Bounds a built-in check uses when the metric sets neither ``min`` nor ``max``.
 BUILTIN_DEFAULT_BOUNDS: dict[str, tuple[float | None, float | None]] = {
@@ -51,17 +50,6 @@ BUILTIN_DEFAULT_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "errorRate": (None, 0.01),
     "latencyP99": (None, 1.0),
 }
-
-
-def duration_seconds(text: str) -> float:
-    """Seconds in a Go-style duration string.
-
-    >>> duration_seconds("30s"), duration_seconds("1h30m"), duration_seconds("250ms")
-    (30.0, 5400.0, 0.25)
-    """
-    if not re.fullmatch(DURATION_PATTERN, text):
-        raise ValueError(f"not a duration like 30s, 2m or 1h30m: {text!r}")
-    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
 class PrometheusQuery(ApiModel):
@@ -73,13 +61,15 @@ class PrometheusQuery(ApiModel):
         description=(
             "PromQL expression. It must return one sample (aggregate with sum() and friends); "
             "no sample or NaN gives an Inconclusive measurement. Placeholders {{track}} "
-            "(canary or stable), {{namespace}}, {{name}} (the ModelRetrain), {{canary}} and "
-            "{{stable}} (the Deployment names) are substituted before the query is sent."
+            "(canary or stable), {{version}} (the model version that track serves: the "
+            "candidate, or the stable Deployment's), {{namespace}}, {{name}} (the "
+            "ModelRetrain), {{canary}} and {{stable}} (the Deployment names) are "
+            "substituted before the query is sent."
         ),
     )
     address: str | None = Field(
         default=None,
-        pattern=r"^https?://",
+        pattern=r"^https?://[^\x00-\x20\x7f]+$",
         max_length=2048,
         description=(
             "Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090. "
@@ -88,8 +78,42 @@ class PrometheusQuery(ApiModel):
     )
 
 
+#: Prometheus answers a range query with at most this many points per series.
+MAX_RANGE_POINTS = 11000
+_TOO_FEW_SAMPLES = "lookback / step gives fewer samples than minSamples: lengthen lookback"
+_TOO_MANY_SAMPLES = (
+    f"lookback / step gives {MAX_RANGE_POINTS} samples or more, more than Prometheus returns"
+)
+_MILLIS = "duration(self.{}).getMilliseconds()"
+_BOTH_DURATIONS = (
+    f"!self.lookback.matches('{DURATION_PATTERN}') || !self.step.matches('{DURATION_PATTERN}') "
+    f"|| duration(self.step) <= duration('0s') || "
+)
+
+
 class MannWhitneyJudge(ApiModel):
     """Compare the canary's samples with stable's by a Mann-Whitney U test."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": _BOTH_DURATIONS
+                    + f"{_MILLIS.format('lookback')} >= "
+                    + f"{_MILLIS.format('step')} * self.minSamples",
+                    "message": _TOO_FEW_SAMPLES,
+                    "fieldPath": ".lookback",
+                },
+                {
+                    "rule": _BOTH_DURATIONS
+                    + f"{_MILLIS.format('lookback')} < "
+                    + f"{_MILLIS.format('step')} * {MAX_RANGE_POINTS}",
+                    "message": _TOO_MANY_SAMPLES,
+                    "fieldPath": ".step",
+                },
+            ]
+        }
+    )
 
     confidence: float = Field(
         default=0.95,
@@ -115,17 +139,16 @@ class MannWhitneyJudge(ApiModel):
             "e.g. 0.1 lets the canary be 10% worse than stable."
         ),
     )
-    lookback: str = Field(
+    lookback: Annotated[Duration, Within("1s", "720h")] = Field(
         default="5m",
-        pattern=DURATION_PATTERN,
-        max_length=32,
         description="How far back each track's series is read (a range query).",
     )
-    step: str = Field(
+    step: Annotated[Duration, Within("1ms", "24h")] = Field(
         default="15s",
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        description="Resolution of the range query; lookback / step samples per track.",
+        description=(
+            "Resolution of the range query; lookback / step samples per track, at least "
+            "minSamples and fewer than Prometheus' 11000 points."
+        ),
     )
     min_samples: int = Field(
         default=8,
@@ -133,6 +156,15 @@ class MannWhitneyJudge(ApiModel):
         le=10000,
         description="Samples each track needs; fewer give an Inconclusive measurement.",
     )
+
+    @model_validator(mode="after")
+    def _samples_fit(self) -> Self:
+        samples = duration_seconds(self.lookback) / duration_seconds(self.step)
+        if samples < self.min_samples:
+            raise ValueError(_TOO_FEW_SAMPLES)
+        if samples >= MAX_RANGE_POINTS:
+            raise ValueError(_TOO_MANY_SAMPLES)
+        return self
 
 
 class MetricJudge(ApiModel):
@@ -142,6 +174,9 @@ class MetricJudge(ApiModel):
         description="Mann-Whitney U test of the canary's series against stable's."
     )
 
+
+#: The most failed, inconclusive or errored measurements a metric may tolerate.
+MAX_LIMIT = 10_000
 
 _METRIC_RULES: list[JsonValue] = [
     {
@@ -193,15 +228,14 @@ class OnlineMetric(ApiModel):
     prometheus: PrometheusQuery | None = Field(
         default=None, description="A PromQL query; exactly one of builtin and prometheus is set."
     )
-    window: str = Field(
+    window: Annotated[Duration, Within("1s", "720h")] = Field(
         default="2m",
-        pattern=DURATION_PATTERN,
-        max_length=32,
         description="Range over which built-in checks count requests and predictions.",
     )
     min_samples: int = Field(
         default=20,
         ge=0,
+        le=1_000_000,
         description=(
             "Requests (or predictions) a built-in check needs in the window before it "
             "judges; fewer give an Inconclusive measurement."
@@ -216,16 +250,19 @@ class OnlineMetric(ApiModel):
     failure_limit: int = Field(
         default=0,
         ge=0,
+        le=MAX_LIMIT,
         description="Failed measurements tolerated; one more fails the step (Argo semantics).",
     )
     inconclusive_limit: int = Field(
         default=0,
         ge=0,
+        le=MAX_LIMIT,
         description="Inconclusive measurements tolerated before the metric is Inconclusive.",
     )
     consecutive_error_limit: int = Field(
         default=4,
         ge=0,
+        le=MAX_LIMIT,
         description=(
             "Back-to-back measurement errors (e.g. Prometheus unreachable) tolerated; one "
             "more makes the metric Inconclusive. Errors are retried and do not count "
@@ -284,16 +321,12 @@ class OnlineAnalysis(ApiModel):
         }
     )
 
-    interval: str = Field(
+    interval: Annotated[Duration, Within("1s", "24h")] = Field(
         default="30s",
-        pattern=DURATION_PATTERN,
-        max_length=32,
         description="Time between two measurements of each metric.",
     )
-    initial_delay: str = Field(
+    initial_delay: Annotated[Duration, Within("0s", "24h")] = Field(
         default="0s",
-        pattern=DURATION_PATTERN,
-        max_length=32,
         description="Wait after a step's weight is set (and its pause ends) before measuring.",
     )
     count: int = Field(
@@ -343,10 +376,8 @@ class OnlineAnalysis(ApiModel):
 class CanaryPause(ApiModel):
     """A pause: ``{}`` waits until promoted, ``{duration: 2m}`` waits that long."""
 
-    duration: str | None = Field(
+    duration: Annotated[Duration, Within("0s", "8760h")] | None = Field(
         default=None,
-        pattern=DURATION_PATTERN,
-        max_length=32,
         description="How long to pause. Absent: pause until the promote annotation is set.",
     )
 
@@ -404,6 +435,10 @@ class CanaryStrategy(ApiModel):
         return self
 
 
+#: Measurements a MetricResult keeps (the status stays small; its counters keep the rest).
+KEPT_MEASUREMENTS_PER_METRIC = 10
+
+
 class Measurement(ApiModel):
     """One observation of one metric."""
 
@@ -416,6 +451,10 @@ class Measurement(ApiModel):
     )
     message: str | None = Field(default=None, max_length=1024, description="Why, in words.")
     time: datetime = Field(description="When the measurement was taken.")
+
+    def plain(self) -> Measurement:
+        """The observation alone, without what a subclass adds (such as where it was taken)."""
+        return Measurement(value=self.value, phase=self.phase, message=self.message, time=self.time)
 
 
 class MetricResult(ApiModel):
@@ -432,5 +471,7 @@ class MetricResult(ApiModel):
         default=0, ge=0, description="Errors in a row since the last measurement that was not one."
     )
     measurements: list[Measurement] = Field(
-        default_factory=list, max_length=10, description="The latest measurements, oldest first."
+        default_factory=list,
+        max_length=KEPT_MEASUREMENTS_PER_METRIC,
+        description="The latest measurements, oldest first.",
     )
