@@ -12,17 +12,18 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from autoretrain.gates.runner import main as gate_main
+from autoretrain.store.digests import sha256_hex
 from autoretrain.store.errors import (
     ConcurrentUpdateError,
     ConditionalWritesUnsupportedError,
     IntegrityError,
     ObjectNotFoundError,
 )
-from autoretrain.store.models import dumps_model, load_verified, sha256_hex
+from autoretrain.store.models import dumps_model, load_verified
 from autoretrain.store.objects import S3ObjectStore, make_s3_client, open_store, read_uri
 from autoretrain.store.registry import ModelRegistry
 from autoretrain.train.cli import main as train_main
-from tests.unit.test_store_registry import publish
+from tests.support.registry import publish
 
 
 def test_objects_round_trip_over_http(bucket: str) -> None:
@@ -82,15 +83,6 @@ def test_concurrent_promotions_are_detected_on_s3(bucket: str) -> None:
         second.promote("v3", expected_sequence=seen_by_second.sequence, run="run-3")
     champion = second.champion()
     assert champion is not None and champion.version == "v2"
-
-
-def test_retention_on_s3_keeps_the_champion(bucket: str) -> None:
-    registry = ModelRegistry.open(f"s3://{bucket}/churn/")
-    for day in range(5):
-        publish(registry, f"v{day}", day)
-    registry.promote("v0")
-    assert sorted(registry.apply_retention(keep_latest=1)) == ["v1", "v2", "v3"]
-    assert [m.version for m in registry.versions()] == ["v0", "v4"]
 
 
 def test_verified_loads_from_s3(bucket: str) -> None:

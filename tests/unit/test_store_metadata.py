@@ -1,8 +1,7 @@
-"""metadata.json: lineage, the dependency fingerprint, column kinds, datasets and messages."""
+"""metadata.json: lineage, the dependency fingerprint, column kinds, and datasets."""
 
 from __future__ import annotations
 
-import doctest
 import json
 from pathlib import Path
 
@@ -13,12 +12,7 @@ from autoretrain.store import metadata
 from autoretrain.store.datasets import read_table
 from autoretrain.store.errors import DatasetError
 from autoretrain.store.metadata import dependencies_sha256, locked_dependencies
-from autoretrain.store.termination import write_termination_message
-from tests.unit.test_store_registry import metadata_for
-
-
-def test_docstring_examples() -> None:
-    assert doctest.testmod(metadata).failed == 0
+from tests.support.registry import metadata_for
 
 
 def test_locked_dependencies_fingerprint_the_environment() -> None:
@@ -54,14 +48,3 @@ def test_datasets_read_files_and_folders(tmp_path: Path) -> None:
         read_table((tmp_path / "empty").as_uri() + "/")
     with pytest.raises(DatasetError, match="no data"):
         read_table((tmp_path / "absent.csv").as_uri())
-
-
-def test_termination_message_is_compact_and_bounded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "termination-log"
-    monkeypatch.setenv("AUTORETRAIN_TERMINATION_MESSAGE_PATH", str(path))
-    write_termination_message({"verdict": "Passed", "checks": []})
-    assert path.read_text() == '{"verdict":"Passed","checks":[]}'
-    with pytest.raises(ValueError, match="exceeds 4096"):
-        write_termination_message({"reason": "x" * 5000})

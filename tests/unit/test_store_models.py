@@ -13,8 +13,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import FunctionTransformer
 
+from autoretrain.store.digests import sha256_hex
 from autoretrain.store.errors import IntegrityError, UnsafeArtifactError
-from autoretrain.store.models import dumps_model, load_verified, sha256_hex
+from autoretrain.store.models import dumps_model, load_verified
 
 
 def fitted_forest() -> RandomForestClassifier:

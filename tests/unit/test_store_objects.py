@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import doctest
 import threading
 from pathlib import Path
 
 import pytest
 
-from autoretrain.store import objects
 from autoretrain.store.errors import ObjectNotFoundError
 from autoretrain.store.objects import FileObjectStore, open_store, read_uri, write_uri
-
-
-def test_docstring_examples() -> None:
-    assert doctest.testmod(objects).failed == 0
 
 
 def test_put_get_list_delete(tmp_path: Path) -> None:

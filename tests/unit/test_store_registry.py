@@ -1,38 +1,17 @@
-"""The model registry: immutable versions, an atomic champion pointer, safe retention."""
+"""The model registry: immutable versions and an atomic champion pointer."""
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from autoretrain.store.digests import sha256_hex
 from autoretrain.store.errors import ConcurrentUpdateError, StoreError, VersionExistsError
-from autoretrain.store.metadata import InputColumn, Lineage, ModelMetadata
-from autoretrain.store.models import sha256_hex
 from autoretrain.store.objects import FileObjectStore
 from autoretrain.store.registry import ModelRegistry
-
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def metadata_for(version: str, model: bytes, day: int = 0) -> ModelMetadata:
-    return ModelMetadata(
-        version=version,
-        sha256=sha256_hex(model),
-        created_at=EPOCH + timedelta(days=day),
-        task="Classification",
-        label_column="churned",
-        classes=["0", "1"],
-        input_schema=[InputColumn(name="tenure", dtype="float64", kind="numeric")],
-        lineage=Lineage(run=version, dependencies_sha256="0" * 64, dependencies=["numpy==2"]),
-    )
-
-
-def publish(registry: ModelRegistry, version: str, day: int = 0) -> None:
-    model = f"model bytes of {version}".encode()
-    registry.publish(version, model, metadata_for(version, model, day))
+from tests.support.registry import EPOCH, metadata_for, publish
 
 
 @pytest.fixture
@@ -51,9 +30,10 @@ def test_a_published_version_is_sealed_and_immutable(registry: ModelRegistry) ->
 
 def test_an_unsealed_version_may_be_rewritten_by_a_retry(registry: ModelRegistry) -> None:
     registry.store.put("versions/churn-1/model.skops", b"half-written by a failed attempt")
+    registry.store.put("versions/churn-0/model.skops", b"never sealed")
     publish(registry, "churn-1")
-    assert registry.is_sealed("churn-1")
     assert registry.store.get("versions/churn-1/model.skops") == b"model bytes of churn-1"
+    assert [m.version for m in registry.versions()] == ["churn-1"]  # only sealed ones
 
 
 def test_metadata_must_match_the_artifact(registry: ModelRegistry) -> None:
@@ -63,27 +43,24 @@ def test_metadata_must_match_the_artifact(registry: ModelRegistry) -> None:
         registry.model_uri("../escape")
 
 
-def test_promotions_and_rollbacks_form_the_history(registry: ModelRegistry) -> None:
+def test_promotions_form_the_history(registry: ModelRegistry) -> None:
     for day, version in enumerate(["v1", "v2", "v3"]):
         publish(registry, version, day)
     assert registry.champion() is None
     registry.promote("v1", expected_sequence=0, run="run-1")
     registry.promote("v2", expected_sequence=1, run="run-2")
-    assert registry.last_known_good() == "v1"
-    registry.promote("v3", expected_sequence=2, run="run-3")
-    back = registry.rollback(expected_sequence=3, reason="canary regression")
+    latest = registry.promote("v3", expected_sequence=2, run="run-3", reason="gate passed")
 
-    assert back.version == "v2" and back.action == "Rollback" and back.previous_version == "v3"
-    assert registry.champion() == back
-    assert registry.last_known_good() == "v1"  # v3 was rolled back from: never "good"
+    assert latest.previous_version == "v2" and latest.reason == "gate passed"
+    assert registry.champion() == latest
     assert [(r.sequence, r.action, r.version) for r in registry.history()] == [
         (1, "Promote", "v1"),
         (2, "Promote", "v2"),
         (3, "Promote", "v3"),
-        (4, "Rollback", "v2"),
     ]
-    assert back.model_uri == registry.model_uri("v2")
-    assert back.sha256 == registry.metadata("v2").sha256
+    assert latest.model_uri == registry.model_uri("v3")
+    assert latest.sha256 == registry.metadata("v3").sha256
+    assert latest.at == EPOCH
 
 
 def test_two_concurrent_promotions_are_detected(registry: ModelRegistry) -> None:
@@ -142,25 +119,19 @@ def test_promoting_an_unsealed_version_fails(registry: ModelRegistry) -> None:
     assert registry.history() == []
 
 
-def test_retention_keeps_the_champion_and_the_last_known_good(registry: ModelRegistry) -> None:
-    for day in range(8):
-        publish(registry, f"v{day}", day)
-    registry.promote("v1", run="a")
-    registry.promote("v2", run="b")  # v1 becomes the last known good
-    registry.store.put("versions/in-progress/model.skops", b"a training Job is writing this")
+def test_the_champion_is_read_with_one_get_whatever_the_history(tmp_path: Path) -> None:
+    class CountingStore(FileObjectStore):
+        gets = 0
 
-    deleted = registry.apply_retention(keep_latest=2)
+        def get(self, key: str) -> bytes:
+            CountingStore.gets += 1
+            return super().get(key)
 
-    assert sorted(deleted) == ["v0", "v3", "v4", "v5"]
-    assert [m.version for m in registry.versions()] == ["v1", "v2", "v6", "v7"]
-    assert registry.store.list("versions/v3/") == []
-    assert registry.store.exists("versions/in-progress/model.skops")
-    assert registry.apply_retention(keep_latest=0, keep=["v7"]) == ["v6"]
-    assert [m.version for m in registry.versions()] == ["v1", "v2", "v7"]
-
-
-def test_rollback_needs_an_earlier_good_version(registry: ModelRegistry) -> None:
-    publish(registry, "v1")
-    registry.promote("v1")
-    with pytest.raises(StoreError, match="no earlier good version"):
-        registry.rollback()
+    registry = ModelRegistry(CountingStore(tmp_path), clock=lambda: EPOCH)
+    for n in range(1, 13):
+        publish(registry, f"churn-{n}")
+        registry.promote(f"churn-{n}", run=f"run-{n}")
+    CountingStore.gets = 0
+    champion = registry.champion()
+    assert champion is not None and (champion.sequence, champion.version) == (12, "churn-12")
+    assert CountingStore.gets == 1

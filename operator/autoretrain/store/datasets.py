@@ -3,12 +3,16 @@
 Training and gate Jobs read their data this way, from ``s3://`` or ``file://``.
 A folder is read in key order and its files concatenated; files of other
 types (``_SUCCESS`` markers, hidden files) are ignored.
+
+Importing this module loads pandas: only the Jobs import it, never the operator.
 """
 
 from __future__ import annotations
 
 import io
 from typing import Any
+
+import pandas as pd
 
 from autoretrain.store.errors import DatasetError, ObjectNotFoundError
 from autoretrain.store.objects import open_store, split_uri
@@ -25,8 +29,6 @@ def _is_table(name: str) -> bool:
 
 
 def _parse(name: str, data: bytes) -> Any:
-    import pandas as pd
-
     buffer = io.BytesIO(data)
     if name.lower().endswith(PARQUET_SUFFIXES):
         return pd.read_parquet(buffer)
@@ -35,8 +37,6 @@ def _parse(name: str, data: bytes) -> Any:
 
 def read_table(uri: str) -> Any:
     """The pandas DataFrame at ``uri``: a CSV/Parquet file or a folder of such files."""
-    import pandas as pd
-
     if not uri.endswith("/") and _is_table(uri):
         folder, name = split_uri(uri)
         try:

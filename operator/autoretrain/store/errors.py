@@ -1,13 +1,48 @@
 """Errors of the artifact store and the model registry.
 
-Every error names the artifact it concerns, so the message alone says what to fix.
+Every error names the artifact it concerns, so the message alone says what to fix,
+and never carries a credential. Each class also names itself for a status:
+``reason`` is the CamelCase reason a run or ModelRetrain records when the store
+fails this way, so handlers report failures without classifying them.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class StoreError(Exception):
     """Base of every error raised by ``autoretrain.store``."""
+
+    reason: ClassVar[str] = "ArtifactStoreError"
+
+
+class CredentialsError(StoreError):
+    """The store's credentials are missing or incomplete, so no request was sent.
+
+    Raised, for instance, when the Secret a ModelRetrain names does not exist or
+    lacks a key; the operator never falls back to credentials of its own.
+    """
+
+    reason: ClassVar[str] = "CredentialsError"
+
+
+class AccessDeniedError(StoreError):
+    """The endpoint refused the credentials (unknown key, wrong secret) or the request."""
+
+    reason: ClassVar[str] = "ArtifactStoreAccessDenied"
+
+
+class StoreUnreachableError(StoreError):
+    """The endpoint did not answer, after the client's own retries."""
+
+    reason: ClassVar[str] = "ArtifactStoreUnreachable"
+
+
+class BucketNotFoundError(StoreError):
+    """The bucket of the artifact URI does not exist."""
+
+    reason: ClassVar[str] = "ArtifactBucketNotFound"
 
 
 class ObjectNotFoundError(StoreError):

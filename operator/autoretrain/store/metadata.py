@@ -1,28 +1,35 @@
 """``metadata.json``: what a model version is, and where it came from.
 
-It sits next to ``model.skops`` in ``versions/<version>/`` and is written once,
-create-only: its existence seals the version. The lineage answers the audit
-questions: which run and image trained it, from which commit and data window,
-with which exact set of installed packages (so a dependency that changed under
-the model can be flagged), and how it scored.
+It sits next to ``model.skops`` in the version folder (the layout is the pod
+contract's, ``autoretrain.api.pods``) and is written once, create-only: its
+existence seals the version. The trainer reports the sha256 of its exact bytes
+(``metadata_document``), the run records it, and the gate refuses a
+``metadata.json`` that no longer hashes to it, as it refuses a model artifact.
+
+The lineage answers the audit questions: which run and image trained it, from
+which commit and data window, with which resolved set of installed
+distributions, which of them the model's artifact needs to load and run (its
+import closure, so a rebuilt image that only changed other packages can be
+told apart from one that changed scikit-learn), and how it scored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import io
+import pickle
 import platform
 import re
+import types
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from autoretrain.api.base import ApiModel
-
-METADATA_FILE = "metadata.json"
-MODEL_FILE = "model.skops"
-GATE_REPORT_FILE = "gate-report.json"
+from autoretrain.api.pods import MODEL_FILE, ROW_HASHES_FILE, DataRange
 
 ColumnKind = Literal["numeric", "boolean", "string", "datetime", "other"]
 
@@ -33,13 +40,13 @@ class InputColumn(ApiModel):
     name: str = Field(description="Column name.")
     dtype: str = Field(description="pandas dtype at training time, e.g. float64 or object.")
     kind: ColumnKind = Field(description="Coarse kind used for compatibility checks.")
-
-
-class DataWindow(ApiModel):
-    """Time range of the training data, when the run was given one."""
-
-    start: datetime | None = Field(default=None, description="Inclusive start.")
-    end: datetime | None = Field(default=None, description="Exclusive end.")
+    missing_rate: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Share of training rows missing this column; the gate allows sparse "
+        "columns to stay as sparse.",
+    )
 
 
 class Lineage(ApiModel):
@@ -47,15 +54,57 @@ class Lineage(ApiModel):
 
     run: str = Field(description="Name of the ModelRetrainRun that trained it.")
     image: str | None = Field(default=None, description="Training container image.")
+    image_digest: str | None = Field(
+        default=None,
+        description=(
+            "Digest of the training image, when the image reference pins one. The operator "
+            "also records the digest the training pod ran (its status' imageID) in the run's "
+            "lineage, which a trainer cannot see from inside its container."
+        ),
+    )
     git_commit: str | None = Field(default=None, description="Commit of the training code.")
     train_uri: str | None = Field(default=None, description="Training data URI.")
-    data_window: DataWindow = Field(default_factory=DataWindow, description="Data time range.")
+    data_window: DataRange = Field(default_factory=DataRange, description="Data time range.")
     python: str = Field(default_factory=platform.python_version, description="Python version.")
     dependencies_sha256: str = Field(
         description="sha256 of the sorted name==version list of installed distributions."
     )
     dependencies: list[str] = Field(
-        default_factory=list, description="The sorted name==version list itself."
+        default_factory=list,
+        description="The resolved set: sorted name==version of every installed distribution.",
+    )
+    model_dependencies: list[str] | None = Field(
+        default=None,
+        description=(
+            "Names of the distributions in the model's import closure (model_distributions); "
+            "absent when unknown, and then every installed distribution counts."
+        ),
+    )
+
+
+class RowHashes(ApiModel):
+    """Where the hashes of the candidate's training rows are, to detect a leaked holdout.
+
+    The file holds sorted, distinct little-endian uint64 hashes of the training
+    rows' ``columns`` (``autoretrain.store.rowhashes``). Above a size the rows
+    are sampled by hash: only hashes whose top ``sampleBits`` bits are zero are
+    kept, and the gate samples the holdout the same way, so a row in both is
+    kept in both.
+    """
+
+    file: str = Field(default=ROW_HASHES_FILE, description="File in the version folder.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the file.")
+    columns: list[str] = Field(description="Columns hashed, in hashing order.")
+    rows: int = Field(ge=0, description="Training rows hashed.")
+    sample_bits: int = Field(default=0, ge=0, le=63, description="Hash sampling, see above.")
+    duplicate_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Share of the (sampled) training rows that equal another training row: the "
+            "overlap a fresh holdout of the same data shows by chance."
+        ),
     )
 
 
@@ -74,25 +123,65 @@ class ModelMetadata(ApiModel):
     )
     input_schema: list[InputColumn] = Field(description="Input columns, in model order.")
     estimator: str | None = Field(default=None, description="Estimator, e.g. random_forest.")
+    estimator_parameters: str | None = Field(
+        default=None,
+        description="The estimator's parameters as a Python literal, e.g. {'C': 0.5}.",
+    )
     training_rows: int | None = Field(default=None, ge=0, description="Rows trained on.")
+    training_row_hashes: RowHashes | None = Field(
+        default=None, description="Hashes of the training rows, for the holdout overlap check."
+    )
     training_metrics: dict[str, float] = Field(
         default_factory=dict, description="Metrics on the holdout at training time."
     )
     lineage: Lineage = Field(description="Where the version came from.")
 
 
-def _normalise(name: str) -> str:
+def metadata_document(metadata: ModelMetadata) -> bytes:
+    """The exact bytes ``metadata.json`` holds; their sha256 is what the report records."""
+    return metadata.model_dump_json(by_alias=True, exclude_none=True, indent=2).encode()
+
+
+_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
+
+
+def image_digest(image: str | None) -> str | None:
+    """The digest an image reference pins, if it pins one.
+
+    >>> image_digest("registry.example.com/trainer@sha256:" + "a" * 64)[:12]
+    'sha256:aaaaa'
+    >>> image_digest("registry.example.com/trainer:1.4") is None
+    True
+    """
+    found = _DIGEST.search(image or "")
+    return found[1] if found else None
+
+
+def normalised(name: str) -> str:
+    """A distribution name as PEP 503 compares them.
+
+    >>> normalised("Scikit_Learn"), normalised("ruamel.yaml")
+    ('scikit-learn', 'ruamel-yaml')
+    """
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def locked_dependencies() -> list[str]:
-    """Sorted ``name==version`` of every distribution installed in this environment."""
+def installed_distributions() -> list[str]:
+    """The resolved set of this environment: sorted ``name==version`` of every distribution.
+
+    This is what a lock file resolves to, read from what is installed, so it also
+    holds for images built without one.
+    """
     found = {
-        f"{_normalise(dist.metadata['Name'])}=={dist.version}"
+        f"{normalised(dist.metadata['Name'])}=={dist.version}"
         for dist in importlib.metadata.distributions()
         if dist.metadata["Name"]
     }
     return sorted(found)
+
+
+#: The earlier name of ``installed_distributions``.
+locked_dependencies = installed_distributions
 
 
 def dependencies_sha256(dependencies: list[str]) -> str:
@@ -101,18 +190,83 @@ def dependencies_sha256(dependencies: list[str]) -> str:
 
 
 def dependency_changes(before: list[str], after: list[str]) -> list[str]:
-    """Human-readable differences between two dependency lists.
+    """Human-readable differences between two dependency lists, by package.
 
     >>> dependency_changes(["a==1", "b==2"], ["b==3", "c==1"])
-    ['a 1 -> (removed)', 'b 2 -> 3', 'c (absent) -> 1']
+    ['a 1 → (removed)', 'b 2 → 3', 'c (absent) → 1']
     """
-    old = dict(item.split("==", 1) for item in before if "==" in item)
-    new = dict(item.split("==", 1) for item in after if "==" in item)
-    changes = []
-    for name in sorted(old.keys() | new.keys()):
-        if old.get(name) != new.get(name):
-            changes.append(f"{name} {old.get(name, '(absent)')} -> {new.get(name, '(removed)')}")
-    return changes
+    return [f"{name} {old} → {new}" for name, old, new in package_changes(before, after)]
+
+
+def package_changes(before: list[str], after: list[str]) -> list[tuple[str, str, str]]:
+    """``(name, old, new)`` for every package whose version differs; names normalised."""
+    old = _versions(before)
+    new = _versions(after)
+    return [
+        (name, old.get(name, "(absent)"), new.get(name, "(removed)"))
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    ]
+
+
+def _versions(items: list[str]) -> dict[str, str]:
+    pairs = (item.split("==", 1) for item in items if "==" in item)
+    return {normalised(name): version for name, version in pairs}
+
+
+class _ModuleRecorder(pickle.Pickler):
+    """A pickler that only notes the top-level module of every object it would write."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL)
+        self.modules: set[str] = set()
+
+    def reducer_override(self, obj: Any) -> Any:
+        named = isinstance(obj, type | types.FunctionType | types.BuiltinFunctionType)
+        module = getattr(obj, "__module__", None) if named else type(obj).__module__
+        if isinstance(module, str):
+            self.modules.add(module.split(".", 1)[0])
+        return NotImplemented
+
+
+#: The loader every artifact needs besides the model's own imports.
+_ARTIFACT_FORMAT = ("skops",)
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def model_distributions(model: Any) -> list[str]:
+    """The model's import closure: sorted names of the distributions it needs to load and run.
+
+    They are the distributions that provide a module any object of the model
+    comes from (as a pickler walks it: the estimators, numpy arrays, functions),
+    the skops format it is stored in, and, transitively, every distribution those
+    require (extras left out). A package outside this set cannot change what the
+    model computes.
+    """
+    recorder = _ModuleRecorder()
+    recorder.dump(model)
+    providers = importlib.metadata.packages_distributions()
+    roots = {normalised(d) for m in recorder.modules for d in providers.get(m, [])}
+    return sorted(_closure(roots | set(_ARTIFACT_FORMAT)))
+
+
+def _closure(roots: Iterable[str]) -> set[str]:
+    installed = {normalised(d.metadata["Name"]) for d in importlib.metadata.distributions()}
+    found: set[str] = set()
+    pending = [r for r in roots if r in installed]
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        found.add(name)
+        for requirement in importlib.metadata.requires(name) or []:
+            _, _, marker = requirement.partition(";")
+            match = _REQUIREMENT.match(requirement)
+            if match and "extra" not in marker:
+                required = normalised(match[1])
+                if required in installed and required not in found:
+                    pending.append(required)
+    return found
 
 
 def column_kind(dtype: str) -> ColumnKind:

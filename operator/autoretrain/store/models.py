@@ -5,19 +5,23 @@ checks the artifact's sha256 against the one recorded when it was written, then
 refuses any archive that needs a type outside scikit-learn's and numpy's
 defaults plus the short allowlist below. A pickle, a tampered byte or an
 unexpected type raises before any of the model's code could run.
+
+Importing this module loads skops, hence scikit-learn, scipy and pandas: only
+the pods that train, gate or serve a model import it, never the operator (the
+hashing they share with it is in ``digests``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
-import re
 import zipfile
 from collections.abc import Collection
 from typing import Any
 
-from autoretrain.store.errors import IntegrityError, UnsafeArtifactError
+import skops.io
+
+from autoretrain.store.digests import verify_sha256
+from autoretrain.store.errors import UnsafeArtifactError
 from autoretrain.store.objects import read_uri
 
 #: Types the reference trainer's estimators need beyond skops' default trust:
@@ -30,31 +34,13 @@ DEFAULT_TRUSTED_TYPES: frozenset[str] = frozenset(
     }
 )
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PICKLE_PROTOCOL_MARK = 0x80
-
-
-def sha256_hex(data: bytes) -> str:
-    """Lowercase hex sha256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def dumps_model(model: Any) -> bytes:
     """The skops archive of a fitted scikit-learn model."""
-    import skops.io
-
     data: bytes = skops.io.dumps(model, compression=zipfile.ZIP_DEFLATED)
     return data
-
-
-def verify_sha256(data: bytes, expected: str, what: str) -> None:
-    """Raise ``IntegrityError`` unless ``data`` hashes to ``expected``."""
-    expected = expected.strip().lower()
-    if not _SHA256.match(expected):
-        raise IntegrityError(f"{what}: no valid sha256 to verify against (got {expected!r})")
-    actual = sha256_hex(data)
-    if not hmac.compare_digest(actual, expected):
-        raise IntegrityError(f"{what}: sha256 mismatch, expected {expected}, found {actual}")
 
 
 def loads_trusted(
@@ -65,8 +51,6 @@ def loads_trusted(
     Raises ``UnsafeArtifactError`` for a pickle, anything that is not a skops
     archive, and an archive that needs an untrusted type.
     """
-    import skops.io
-
     if data[:1] == bytes([_PICKLE_PROTOCOL_MARK]):
         raise UnsafeArtifactError(f"{what} is a pickle; only skops archives are loaded")
     if not zipfile.is_zipfile(io.BytesIO(data)):

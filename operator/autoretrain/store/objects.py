@@ -21,7 +21,7 @@ import errno
 import os
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
@@ -30,7 +30,9 @@ from autoretrain.store.errors import (
     ConditionalWritesUnsupportedError,
     ObjectNotFoundError,
     StoreError,
+    StoreUnreachableError,
 )
+from autoretrain.store.s3errors import error_code, s3_store_error
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -184,23 +186,43 @@ class S3ObjectStore(ObjectStore):
     def _key(self, key: str) -> str:
         return self.prefix + _check_key(key)
 
+    @contextlib.contextmanager
+    def _request(self, what: str) -> Iterator[None]:
+        """Turns botocore's failures of ``what`` into the store's typed errors."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as error:
+            endpoint = self._client.meta.endpoint_url if self._client else "(no client)"
+            translated = s3_store_error(error, what, endpoint)
+            if translated is None:
+                raise
+            # The server's own words stay out of the chain: only codes are ours to show.
+            cause = error if isinstance(translated, StoreUnreachableError) else None
+            raise translated from cause
+
     def get(self, key: str) -> bytes:
         from botocore.exceptions import ClientError
 
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as error:
-            if _error_code(error) in _MISSING_CODES:
-                raise ObjectNotFoundError(f"{self.uri_of(key)} does not exist") from None
-            raise StoreError(f"cannot read {self.uri_of(key)}: {_error_code(error)}") from error
-        return response["Body"].read()
+        with self._request(f"read {self.uri_of(key)}"):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as error:
+                if error_code(error) in _MISSING_CODES:
+                    raise ObjectNotFoundError(f"{self.uri_of(key)} does not exist") from None
+                raise
+            data: bytes = response["Body"].read()
+            return data
 
     def put(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        with self._request(f"write {self.uri_of(key)}"):
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
-        self._ensure_conditional_writes()
-        return self._put_if_none_match(self._key(key), data)
+        with self._request(f"create {self.uri_of(key)}"):
+            self._ensure_conditional_writes()
+            return self._put_if_none_match(self._key(key), data)
 
     def _put_if_none_match(self, full_key: str, data: bytes) -> bool:
         from botocore.exceptions import ClientError
@@ -208,7 +230,7 @@ class S3ObjectStore(ObjectStore):
         try:
             self.client.put_object(Bucket=self.bucket, Key=full_key, Body=data, IfNoneMatch="*")
         except ClientError as error:
-            if _error_code(error) in _PRECONDITION_CODES:
+            if error_code(error) in _PRECONDITION_CODES:
                 return False
             raise
         return True
@@ -236,32 +258,34 @@ class S3ObjectStore(ObjectStore):
         self._conditional_writes_checked = True
 
     def list(self, prefix: str = "") -> builtins.list[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
         keys: builtins.list[str] = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-            keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", []))
+        with self._request(f"list {self.uri}{prefix}"):
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", []))
         return sorted(keys)
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-
-
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", {}) or {}
-    return str(response.get("Error", {}).get("Code", ""))
+        with self._request(f"delete {self.uri_of(key)}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
 
 def make_s3_client(env: Mapping[str, str] | None = None) -> S3Client:
     """A boto3 S3 client configured from the standard AWS environment variables.
 
     ``env`` replaces the process environment, e.g. with the keys of the Secret
-    a ModelRetrain names; keys it lacks fall back to boto3's own credential chain.
-    A custom endpoint (MinIO, Ceph, a local test server) gets path-style
-    addressing, which those servers expect.
+    a ModelRetrain names; keys it lacks fall back to boto3's own credential chain
+    (``autoretrain.store.credentials`` makes sure a Secret has its keys). With
+    ``env`` given, an endpoint set in the process environment or AWS config is
+    ignored too, so a Secret without ``AWS_ENDPOINT_URL`` means AWS itself, not
+    whatever server the operator's own environment points at. A custom endpoint
+    (MinIO, Ceph, a local test server) gets path-style addressing, which those
+    servers expect.
     """
     import boto3
     from botocore.config import Config
 
+    isolated = env is not None
     env = os.environ if env is None else env
     endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     style = env.get("AUTORETRAIN_S3_ADDRESSING_STYLE", "path" if endpoint else "auto")
@@ -270,10 +294,18 @@ def make_s3_client(env: Mapping[str, str] | None = None) -> S3Client:
             f"AUTORETRAIN_S3_ADDRESSING_STYLE must be auto, virtual or path: {style!r}"
         )
     addressing: Literal["auto", "virtual", "path"] = style  # type: ignore[assignment]
-    config = Config(
-        s3={"addressing_style": addressing}, retries={"max_attempts": 5, "mode": "standard"}
+    config = Config(  # type: ignore[call-arg]  # botocore has it; its stubs lag behind
+        s3={"addressing_style": addressing},
+        # botocore waits 60 s per read by default: an endpoint that accepts and hangs
+        # would hold a reconcile for minutes. Short waits, retried, ride out a blip.
+        connect_timeout=5,
+        read_timeout=15,
+        retries={"max_attempts": 5, "mode": "standard"},
+        ignore_configured_endpoint_urls=isolated,
     )
-    return boto3.client(
+    # A session of its own: boto3's shared default session is not safe to create
+    # clients from in several reconcile workers at once.
+    return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint or None,
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),

@@ -1,40 +1,42 @@
 """The model registry: immutable versions and a champion pointer with its history.
 
-Layout under the artifact URI::
+Layout under the artifact URI (the version folders are the pod contract's,
+``autoretrain.api.pods``, since the trainer and the gate Job write into them)::
 
     versions/<version>/model.skops        the skops artifact
     versions/<version>/metadata.json      written last, create-only: seals the version
     versions/<version>/gate-report.json   the offline gate's full report
-    champion/000000000001.json            pointer records, one per promotion or rollback
+    champion/000000000001.json            pointer records, one per promotion
 
 The champion pointer is a sequence of create-only records; the newest one is
 the champion. Moving the pointer means creating record ``n + 1`` with an atomic
 create-only write, so of two writers that both saw record ``n`` exactly one
 succeeds and the other gets ``ConcurrentUpdateError``: an update is never lost,
-and the history of promotions and rollbacks is the pointer itself.
+and the history of promotions is the pointer itself. A canary that is rolled
+back never moved the pointer, so it has nothing to undo.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import Field, ValidationError
 
 from autoretrain.api.base import ApiModel
+from autoretrain.api.pods import METADATA_FILE, MODEL_FILE, VERSIONS_FOLDER, version_key
+from autoretrain.store.digests import sha256_hex
 from autoretrain.store.errors import (
     ConcurrentUpdateError,
     ObjectNotFoundError,
     StoreError,
     VersionExistsError,
 )
-from autoretrain.store.metadata import GATE_REPORT_FILE, METADATA_FILE, MODEL_FILE, ModelMetadata
-from autoretrain.store.models import sha256_hex
+from autoretrain.store.metadata import ModelMetadata, metadata_document
 from autoretrain.store.objects import ObjectStore, open_store
 
-VERSIONS = "versions/"
 CHAMPION = "champion/"
 _RECORD_KEY = re.compile(r"^champion/(\d{12})\.json$")
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
@@ -58,22 +60,32 @@ class ChampionRecord(ApiModel):
     at: datetime = Field(description="When (UTC).")
 
 
-def write_version(store: ObjectStore, folder: str, model: bytes, metadata: ModelMetadata) -> str:
-    """Write a version's artifact, then seal it with its metadata (create-only).
+def write_version(
+    store: ObjectStore,
+    folder: str,
+    model: bytes,
+    metadata: ModelMetadata,
+    extra: Mapping[str, bytes] | None = None,
+) -> str:
+    """Write a version's artifact and ``extra`` files, then seal it with its metadata.
 
     ``folder`` is the version's key prefix in ``store`` ("" when the store is
     opened on the version folder itself). Until the metadata exists the version
-    is unsealed, and a retried training attempt may rewrite the artifact.
-    Raises ``VersionExistsError`` when the version is already sealed. Returns
-    the artifact's URI.
+    is unsealed, and a retried training attempt may rewrite the artifact and the
+    extra files (such as the training row hashes the metadata points to).
+    The metadata is written create-only, as ``metadata_document`` spells it, so
+    the sha256 its writer reports is the sha256 of what is stored. Raises
+    ``VersionExistsError`` when the version is already sealed. Returns the
+    artifact's URI.
     """
     if metadata.sha256 != sha256_hex(model):
         raise ValueError("the metadata must carry the artifact's sha256")
     if store.exists(folder + METADATA_FILE):
         raise VersionExistsError(f"version {metadata.version} already exists and is immutable")
     store.put(folder + metadata.model_file, model)
-    body = metadata.model_dump_json(by_alias=True, exclude_none=True, indent=2).encode()
-    if not store.put_if_absent(folder + METADATA_FILE, body):
+    for name, body in (extra or {}).items():
+        store.put(folder + name, body)
+    if not store.put_if_absent(folder + METADATA_FILE, metadata_document(metadata)):
         raise VersionExistsError(f"version {metadata.version} was sealed by another writer")
     return store.uri_of(folder + metadata.model_file)
 
@@ -96,26 +108,24 @@ class ModelRegistry:
     def _key(version: str, name: str) -> str:
         if not _VERSION_NAME.match(version):
             raise ValueError(f"invalid version name {version!r}")
-        return f"{VERSIONS}{version}/{name}"
-
-    def version_uri(self, version: str) -> str:
-        """Folder URI of a version, ending with '/'."""
-        return self.store.uri_of(self._key(version, MODEL_FILE)).removesuffix(MODEL_FILE)
+        return version_key(version) + name
 
     def model_uri(self, version: str) -> str:
         """Full URI of a version's artifact."""
         return self.store.uri_of(self._key(version, MODEL_FILE))
 
-    def is_sealed(self, version: str) -> bool:
-        """Whether the version's metadata exists, which makes it immutable."""
-        return self.store.exists(self._key(version, METADATA_FILE))
-
-    def publish(self, version: str, model: bytes, metadata: ModelMetadata) -> ModelMetadata:
+    def publish(
+        self,
+        version: str,
+        model: bytes,
+        metadata: ModelMetadata,
+        extra: Mapping[str, bytes] | None = None,
+    ) -> ModelMetadata:
         """Write a new version; see ``write_version``."""
         self._key(version, MODEL_FILE)  # validates the name
         if metadata.version != version:
             raise ValueError(f"metadata names version {metadata.version}, not {version}")
-        write_version(self.store, f"{VERSIONS}{version}/", model, metadata)
+        write_version(self.store, version_key(version), model, metadata, extra)
         return metadata
 
     def metadata(self, version: str) -> ModelMetadata:
@@ -126,17 +136,11 @@ class ModelRegistry:
         except ValidationError as error:
             raise StoreError(f"metadata of version {version} is invalid: {error}") from error
 
-    def write_gate_report(self, version: str, report: bytes) -> str:
-        """Store a version's gate report; returns its URI."""
-        key = self._key(version, GATE_REPORT_FILE)
-        self.store.put(key, report)
-        return self.store.uri_of(key)
-
     def versions(self) -> list[ModelMetadata]:
         """Every sealed version, oldest first."""
         names = {
-            key[len(VERSIONS) :].split("/", 1)[0]
-            for key in self.store.list(VERSIONS)
+            key[len(VERSIONS_FOLDER) :].split("/", 1)[0]
+            for key in self.store.list(VERSIONS_FOLDER)
             if key.endswith("/" + METADATA_FILE)
         }
         found = []
@@ -158,21 +162,15 @@ class ModelRegistry:
         return sorted(records, key=lambda r: r.sequence)
 
     def champion(self) -> ChampionRecord | None:
-        """The current champion record, or None before the first promotion."""
-        history = self.history()
-        return history[-1] if history else None
+        """The current champion record, or None before the first promotion.
 
-    def last_known_good(self) -> str | None:
-        """The newest earlier champion that was never rolled back from."""
-        history = self.history()
-        if not history:
+        Runs ask on every tick, so this reads one record whatever the history's
+        length: record keys are zero-padded sequence numbers, the newest sorts last.
+        """
+        keys = sorted(key for key in self.store.list(CHAMPION) if _RECORD_KEY.match(key))
+        if not keys:
             return None
-        current = history[-1].version
-        rolled_back_from = {r.previous_version for r in history if r.action == "Rollback"}
-        for record in reversed(history[:-1]):
-            if record.version != current and record.version not in rolled_back_from:
-                return record.version
-        return None
+        return ChampionRecord.model_validate_json(self.store.get(keys[-1]))
 
     def promote(
         self,
@@ -181,8 +179,12 @@ class ModelRegistry:
         expected_sequence: int | None = None,
         run: str | None = None,
         reason: str | None = None,
+        action: Literal["Promote", "Rollback"] = "Promote",
     ) -> ChampionRecord:
         """Make a sealed version the champion.
+
+        ``action`` says why in the history: a promotion of a new version, or a
+        rollback to an earlier one (``kubectl autoretrain rollback``).
 
         ``expected_sequence`` is the sequence of the champion record the caller
         decided on (0 for none); when another writer moved the pointer since,
@@ -192,36 +194,11 @@ class ModelRegistry:
         current = self.champion()
         if (
             current is not None
-            and current.action == "Promote"
+            and current.action == action
             and current.version == version
             and current.run == run
         ):
             return current
-        return self._move("Promote", version, current, expected_sequence, run, reason)
-
-    def rollback(
-        self,
-        *,
-        to_version: str | None = None,
-        expected_sequence: int | None = None,
-        run: str | None = None,
-        reason: str | None = None,
-    ) -> ChampionRecord:
-        """Point the champion back to ``to_version``, by default the last known good one."""
-        target = to_version or self.last_known_good()
-        if target is None:
-            raise StoreError("no earlier good version to roll back to")
-        return self._move("Rollback", target, self.champion(), expected_sequence, run, reason)
-
-    def _move(
-        self,
-        action: Literal["Promote", "Rollback"],
-        version: str,
-        current: ChampionRecord | None,
-        expected_sequence: int | None,
-        run: str | None,
-        reason: str | None,
-    ) -> ChampionRecord:
         seen = current.sequence if current else 0
         if expected_sequence is not None and expected_sequence != seen:
             raise ConcurrentUpdateError(
@@ -244,38 +221,6 @@ class ModelRegistry:
         if not self.store.put_if_absent(f"{CHAMPION}{record.sequence:012d}.json", body):
             raise ConcurrentUpdateError(
                 f"champion record {record.sequence} was written by another writer first; "
-                f"{action.lower()} of {version} not applied"
+                f"promotion of {version} not applied"
             )
         return record
-
-    # -- retention --------------------------------------------------------------
-
-    def apply_retention(self, keep_latest: int, keep: Collection[str] = ()) -> list[str]:
-        """Delete old sealed versions; returns the deleted names.
-
-        Kept: the ``keep_latest`` newest versions, the champion, the last known
-        good version and any named in ``keep``. Unsealed versions are left alone,
-        since a training Job may be writing them.
-        """
-        if keep_latest < 0:
-            raise ValueError("keep_latest must be >= 0")
-        protected = set(keep)
-        champion = self.champion()
-        if champion is not None:
-            protected.add(champion.version)
-        last_good = self.last_known_good()
-        if last_good is not None:
-            protected.add(last_good)
-        versions = [m.version for m in self.versions()]
-        newest = set(versions[len(versions) - keep_latest :]) if keep_latest else set()
-        deleted = []
-        for version in versions:
-            if version in protected or version in newest:
-                continue
-            keys = self.store.list(f"{VERSIONS}{version}/")
-            # The metadata goes last: a version stays sealed, and so visible to a
-            # later retention pass, until all its other files are gone.
-            for key in sorted(keys, key=lambda k: k.endswith("/" + METADATA_FILE)):
-                self.store.delete(key)
-            deleted.append(version)
-        return deleted
