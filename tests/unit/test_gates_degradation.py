@@ -1,4 +1,4 @@
-"""Champion comparisons: a paired, one-sided bootstrap bound against the allowed drop."""
+"""Champion comparisons: a paired one-sided bootstrap bound that knows the holdout's power."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from autoretrain.api.gates import GateCheckResult, OfflineGates
 from autoretrain.gates.degradation import ChampionOutputs, metric_checks
-from autoretrain.gates.metrics import Outputs, Truth
+from autoretrain.gates.errors import GateConfigError
+from autoretrain.gates.scoring import Outputs, Truth
 
 ROWS = 2000
 RNG = np.random.default_rng(7)
@@ -41,10 +42,13 @@ def by_name(checks: list[GateCheckResult]) -> dict[str, GateCheckResult]:
     return {c.name: c for c in checks}
 
 
-def judge_auc(candidate: Outputs, **metric: Any) -> dict[str, GateCheckResult]:
-    return by_name(
-        metric_checks(auc_gates(**metric), FRAME, TRUTH, candidate, ChampionOutputs(CHAMPION))
+def judge_auc(
+    candidate: Outputs, champion: ChampionOutputs | None = None, **metric: Any
+) -> dict[str, GateCheckResult]:
+    found = metric_checks(
+        auc_gates(**metric), FRAME, TRUTH, candidate, champion or ChampionOutputs(CHAMPION)
     )
+    return by_name(found.checks)
 
 
 def test_a_clearly_better_model_passes() -> None:
@@ -69,8 +73,9 @@ def test_a_model_worse_by_more_than_delta_is_rejected_with_the_bound() -> None:
     assert comparison.verdict == "Failed"
     assert comparison.threshold == "<= 0.01"
     assert comparison.value is not None and comparison.value > 0.01
-    assert f"upper 95.0% bound of the drop {comparison.value:.4g}" in (comparison.detail or "")
-    assert "400 paired resamples, seed 0" in (comparison.detail or "")
+    assert f"upper 95% bound {comparison.value:.4g}" in (comparison.detail or "")
+    assert comparison.resolution is not None
+    assert "the holdout resolves drops down to" in (comparison.detail or "")
 
 
 def test_the_confidence_level_moves_the_bound() -> None:
@@ -119,7 +124,7 @@ def test_a_weighted_metric_can_reverse_the_verdict() -> None:
             truth,
             Outputs(target + candidate_error),
             ChampionOutputs(Outputs(target + champion_error)),
-        )
+        ).checks
     )
     assert checks["mae.vsChampion"].verdict == "Passed"
     assert checks["mae[weight=revenue].vsChampion"].verdict == "Failed"
@@ -129,7 +134,7 @@ def test_slices_are_judged_on_their_own() -> None:
     damaged = SIGNAL.copy()
     eu = FRAME["region"].to_numpy() == "eu"
     damaged[eu] = RNG.normal(0.0, 1.0, eu.sum())  # no skill on the EU slice
-    checks = judge_auc(scored(damaged), slices=["region", "id"], maxDropVsChampion=0.2)
+    checks = judge_auc(scored(damaged), slices=["region", "id"], maxDropVsChampion=0.1)
     assert checks["roc_auc[region=eu].vsChampion"].verdict == "Failed"
     assert checks["roc_auc[region=us].vsChampion"].verdict == "Passed"
     assert checks["roc_auc[region=eu]"].value is not None
@@ -139,27 +144,80 @@ def test_slices_are_judged_on_their_own() -> None:
 
 
 def test_without_a_champion_the_comparison_is_skipped() -> None:
-    checks = by_name(metric_checks(auc_gates(), FRAME, TRUTH, CHAMPION, ChampionOutputs(None)))
+    found = metric_checks(auc_gates(), FRAME, TRUTH, CHAMPION, ChampionOutputs(None))
+    checks = by_name(found.checks)
     assert checks["roc_auc.vsChampion"].verdict == "Skipped"
     assert checks["roc_auc"].verdict == "Passed"
 
 
 def test_a_champion_that_cannot_predict_fails_the_comparison() -> None:
     broken = ChampionOutputs(None, "champion cannot predict on the holdout: KeyError")
-    checks = by_name(metric_checks(auc_gates(), FRAME, TRUTH, CHAMPION, broken))
+    checks = by_name(metric_checks(auc_gates(), FRAME, TRUTH, CHAMPION, broken).checks)
     assert checks["roc_auc.vsChampion"].verdict == "Failed"
     assert checks["roc_auc.vsChampion"].detail == broken.problem
 
 
 @pytest.mark.parametrize(
-    ("entry", "detail"),
+    ("entry", "error"),
     [
         ({"metric": "mae"}, "mae is a regression metric"),
-        ({"metric": "accuracy", "weightColumn": "missing"}, "weight column 'missing' is missing"),
-        ({"metric": "accuracy", "slices": ["nope"]}, "slice column missing"),
+        ({"metric": "accuracy", "weightColumn": "missing"}, "weight column 'missing' is not in"),
+        ({"metric": "accuracy", "slices": ["nope"]}, "slice column 'nope' of accuracy is not in"),
     ],
 )
-def test_misconfigured_metrics_fail_with_a_reason(entry: dict[str, Any], detail: str) -> None:
+def test_misconfigured_metrics_are_configuration_errors(entry: dict[str, Any], error: str) -> None:
+    """No candidate could fix these, so they fail the gate Job rather than reject anyone."""
     config = OfflineGates.model_validate({"checks": [{"metric": entry}]})
-    checks = metric_checks(config, FRAME, TRUTH, CHAMPION, ChampionOutputs(None))
-    assert any(c.verdict == "Failed" and c.detail == detail for c in checks)
+    with pytest.raises(GateConfigError, match=error):
+        metric_checks(config, FRAME, TRUTH, CHAMPION, ChampionOutputs(None))
+
+
+def test_bad_weights_are_the_holdout_s_problem() -> None:
+    frame = FRAME.assign(revenue=-1.0)
+    config = OfflineGates.model_validate(
+        {"checks": [{"metric": {"metric": "accuracy", "weightColumn": "revenue"}}]}
+    )
+    found = by_name(metric_checks(config, frame, TRUTH, CHAMPION, ChampionOutputs(None)).checks)
+    assert found["accuracy[weight=revenue]"].verdict == "Failed"
+    assert (found["accuracy[weight=revenue]"].detail or "").startswith("holdout: weight column")
+
+
+def test_an_underpowered_comparison_is_inconclusive_with_the_rows_it_needs() -> None:
+    """An equal candidate on a 2,000-row holdout cannot be told within 0.001 of the champion."""
+    equal = scored(LABELS + RNG.normal(0.0, 1.0, ROWS))  # as good as the champion, not the same
+    comparison = judge_auc(equal, maxDropVsChampion=0.001)["roc_auc.vsChampion"]
+    assert comparison.verdict == "Inconclusive"
+    assert comparison.resolution is not None and comparison.resolution > 0.001
+    assert comparison.rows_needed is not None and comparison.rows_needed > ROWS
+    assert f"about {comparison.rows_needed:,} rows would" in (comparison.detail or "")
+    # The same holdout resolves a looser allowed drop, and then it judges.
+    assert judge_auc(equal, maxDropVsChampion=0.1)["roc_auc.vsChampion"].verdict == "Passed"
+
+
+def test_a_clearly_worse_candidate_fails_even_on_an_underpowered_holdout() -> None:
+    useless = scored(RNG.normal(0.0, 1.0, ROWS))
+    comparison = judge_auc(useless, maxDropVsChampion=0.001)["roc_auc.vsChampion"]
+    assert comparison.verdict == "Failed"  # its lower bound is beyond the allowed drop
+
+
+def test_a_champion_whose_own_score_collapsed_voids_the_comparison() -> None:
+    """Against its score at its own gate, the champion lost a third: the holdout is broken."""
+    lost = scored(RNG.normal(0.0, 1.0, ROWS))  # what a units change does to its inputs
+    gated = ChampionOutputs(lost, reference={"roc_auc": 0.76}, reference_source="its gate")
+    checks = judge_auc(scored(SIGNAL), champion=gated)
+    drift = checks["roc_auc.championDrift"]
+    assert drift.verdict == "Inconclusive" and drift.threshold == "<= 0.25"
+    assert "the data changed under it" in (drift.detail or "")
+    assert checks["roc_auc.vsChampion"].verdict == "Skipped"
+    assert "roc_auc.gainVsChampion" not in checks
+    steady = ChampionOutputs(CHAMPION, reference={"roc_auc": checks["roc_auc"].value or 0.0})
+    assert judge_auc(scored(SIGNAL), champion=steady)["roc_auc.championDrift"].verdict == "Passed"
+
+
+def test_an_implausible_gain_over_the_champion_fails() -> None:
+    leaked = scored(LABELS * 8.0 + RNG.normal(0.0, 0.5, ROWS))
+    checks = judge_auc(leaked)
+    gain = checks["roc_auc.gainVsChampion"]
+    assert gain.verdict == "Failed" and gain.threshold == "<= 0.5"
+    assert "too good to be true" in (gain.detail or "")
+    assert checks["roc_auc.vsChampion"].verdict == "Passed"

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from autoretrain.api.gates import GateVerdictMessage
+from autoretrain.api.pods import GateVerdictMessage
 from autoretrain.gates import report as gate_report
 from autoretrain.gates.runner import main
-from autoretrain.store.models import sha256_hex
+from autoretrain.store.digests import sha256_hex
 from autoretrain.train.cli import main as train_main
-from tests.unit.test_gates_catastrophic import churn_frame
+from tests.support.churn import churn_frame
 
 GATES = {
     "labelColumn": "churned",
@@ -133,6 +133,15 @@ def test_a_pickled_candidate_is_refused(artifacts: Path, tmp_path: Path) -> None
             "the holdout cannot be read",
         ),
         ({"AUTORETRAIN_GATES": '{"checks": [{}]}'}, "AUTORETRAIN_GATES is invalid"),
+        ({"AUTORETRAIN_GATES": ""}, "configuration error: AUTORETRAIN_GATES is empty"),
+        (
+            {"AUTORETRAIN_GATES": json.dumps({**GATES, "labelColumn": "absent"})},
+            "configuration error: labelColumn 'absent' is not in the holdout",
+        ),
+        (
+            {"AUTORETRAIN_GATES": json.dumps({**GATES, "checks": [{"metric": {"metric": "r2"}}]})},
+            "configuration error: r2: r2 is a regression metric",
+        ),
         ({"AUTORETRAIN_CANDIDATE_URI": ""}, "missing environment: AUTORETRAIN_CANDIDATE_URI"),
     ],
 )

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autoretrain.store.metadata import ModelMetadata, dependencies_sha256, locked_dependencies
-from autoretrain.store.models import load_verified, sha256_hex
+from autoretrain.store.digests import sha256_hex
+from autoretrain.store.metadata import ModelMetadata, dependencies_sha256, installed_distributions
+from autoretrain.store.models import load_verified
 from autoretrain.train import trainer
 from autoretrain.train.cli import main
 
@@ -76,10 +77,14 @@ def test_trains_on_a_folder_and_seals_a_version(tmp_path: Path) -> None:
         "run": "churn-manual-1",
         "image": "registry.example/trainer:1.2",
         "gitCommit": "abc1234",
-        "dependenciesSha256": dependencies_sha256(locked_dependencies()),
+        "dependenciesSha256": dependencies_sha256(installed_distributions()),
+        "metadataSha256": sha256_hex((folder / "metadata.json").read_bytes()),
+        "trainingRows": "600",
+        "estimator": "random_forest",
         "dataWindowStart": "2026-01-01T00:00:00Z",
         "dataWindowEnd": "2026-02-01T00:00:00Z",
     }
+    assert message["metadataSha256"] == message["lineage"]["metadataSha256"]
 
     metadata = ModelMetadata.model_validate_json((folder / "metadata.json").read_text())
     assert metadata.sha256 == message["sha256"] and metadata.task == "Classification"
@@ -158,3 +163,50 @@ def test_a_bad_request_fails_with_the_reason(tmp_path: Path) -> None:
 )
 def test_task_inference(values: list[object], task: str) -> None:
     assert trainer.infer_task(pd.Series(values)) == task
+
+
+def test_the_estimator_and_typed_parameters_come_from_the_environment(tmp_path: Path) -> None:
+    churn(300, 2).to_csv(tmp_path / "train.csv", index=False)
+    common = [
+        "--label=churned",
+        "--exclude=customer_id",
+        f"--train-uri={(tmp_path / 'train.csv').as_uri()}",
+    ]
+    env = {
+        "AUTORETRAIN_TRAIN_ESTIMATOR": "random_forest",
+        "AUTORETRAIN_TRAIN_PARAMS": '{"n_estimators": 7, "class_weight": {0: 1, 1: 5}}',
+    }
+    out = f"--output-uri={(tmp_path / 'a').as_uri()}/"
+    code, message = run_trainer(tmp_path, *common, out, "--version=a", **env)
+    assert code == 0, message
+    forest = load_verified(str(message["candidateUri"]), str(message["sha256"])).steps[-1][1]
+    assert type(forest).__name__ == "RandomForestClassifier"
+    assert forest.n_estimators == 7 and forest.class_weight == {0: 1, 1: 5}
+    # A command-line --param overrides the environment's, and keeps its type too.
+    out = f"--output-uri={(tmp_path / 'b').as_uri()}/"
+    code, message = run_trainer(
+        tmp_path, *common, out, "--version=b", "--param=class_weight={0: 2, 1: 3}", **env
+    )
+    forest = load_verified(str(message["candidateUri"]), str(message["sha256"])).steps[-1][1]
+    assert forest.n_estimators == 7 and forest.class_weight == {0: 2, 1: 3}
+    metadata = ModelMetadata.model_validate_json((tmp_path / "b" / "metadata.json").read_text())
+    assert metadata.estimator == "random_forest"
+    assert metadata.estimator_parameters == "{'n_estimators': 7, 'class_weight': {0: 2, 1: 3}}"
+
+
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        ({"AUTORETRAIN_TRAIN_ESTIMATOR": "xgboost"}, "'xgboost' is not one of"),
+        ({"AUTORETRAIN_TRAIN_PARAMS": "[1, 2]"}, "must be a dict of parameter names"),
+    ],
+)
+def test_a_bad_estimator_setting_is_refused_by_name(
+    tmp_path: Path, env: dict[str, str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(
+            ["--label=churned", "--train-uri=file:///t", "--output-uri=file:///o/", "--version=v"],
+            env,
+        )
+    assert error in capsys.readouterr().err

@@ -2,7 +2,9 @@
 
 Each function judges one thing and returns a ``GateCheckResult`` whose name
 says what was checked and whose detail says what was wrong, so a rejection
-reads on its own: ``holdout.schema: missing input columns: tenure``.
+reads on its own: ``holdout.schema: missing input columns: tenure``. A check
+named ``holdout.*`` blames the data, ``candidate.*`` and ``predictions.*`` the
+model, so whoever reads it knows where to look.
 """
 
 from __future__ import annotations
@@ -12,16 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autoretrain.api.gates import (
-    CatastrophicCheck,
-    CheckVerdict,
-    DependencyChangePolicy,
-    GateCheckResult,
-)
-from autoretrain.gates.metrics import Outputs, Truth
-from autoretrain.gates.predict import Prediction, holdout_kind
+from autoretrain.api.gates import CatastrophicCheck, CheckVerdict, GateCheckResult
+from autoretrain.gates.errors import GateConfigError
+from autoretrain.gates.predict import HoldoutPrediction, holdout_kind
 from autoretrain.gates.report import bounded, result
-from autoretrain.store.metadata import InputColumn, ModelMetadata, dependency_changes
+from autoretrain.gates.scoring import Outputs, Truth
+from autoretrain.store.metadata import InputColumn
 
 _LISTED = 8
 
@@ -32,13 +30,15 @@ def _names(items: list[str]) -> str:
 
 
 def check_label(frame: Any, label: str, classification: bool) -> GateCheckResult:
-    """The label column exists, has values, and is numeric for regression."""
+    """The label column has values, finite ones, numeric for regression.
+
+    A holdout without the column at all is a configuration error (``labelColumn``
+    names something else), raised as ``GateConfigError``.
+    """
     if label not in frame.columns:
         columns = [str(c) for c in frame.columns]
-        return result(
-            "holdout.label",
-            "Failed",
-            detail=f"label column {label!r} is missing; the holdout has {_names(columns)}",
+        raise GateConfigError(
+            f"labelColumn {label!r} is not in the holdout; its columns are {_names(columns)}"
         )
     present = int(frame[label].notna().sum())
     if present == 0:
@@ -49,6 +49,12 @@ def check_label(frame: Any, label: str, classification: bool) -> GateCheckResult
             "Failed",
             detail=f"regression label {label!r} is not numeric ({frame[label].dtype})",
         )
+    if holdout_kind(frame, label) == "numeric":
+        infinite = int(np.isinf(frame[label].to_numpy(dtype=np.float64)).sum())
+        if infinite:
+            return result(
+                "holdout.label", "Failed", detail=f"label {label!r} has {infinite} infinite values"
+            )
     missing = len(frame) - present
     return result(
         "holdout.label",
@@ -94,15 +100,61 @@ def check_input_columns(frame: Any, schema: list[InputColumn] | None) -> GateChe
     return result("holdout.schema", "Passed", float(len(schema)), detail="input columns present")
 
 
-def check_feature_nan(frame: Any, columns: list[str], max_rate: float) -> GateCheckResult:
-    """No input column of the holdout is missing more often than allowed."""
-    if not columns or len(frame) == 0:
+def check_feature_nan(
+    frame: Any, schema: list[InputColumn], bounds: CatastrophicCheck
+) -> GateCheckResult:
+    """No input column of the holdout is mostly missing, unless it always was.
+
+    A column's limit is ``maxFeatureNanRate``, raised for a column that was
+    sparse at training time to its training-time share plus
+    ``maxFeatureNanRateIncrease``.
+    """
+    if not schema or len(frame) == 0:
         return result("holdout.featureNanRate", "Skipped", detail="no input columns")
-    rates = frame[columns].isna().mean()
-    worst = float(rates.max())
-    over = [f"{name} ({rate:.0%})" for name, rate in rates.items() if rate > max_rate]
-    detail = f"mostly missing: {_names(over)}" if over else f"worst column {rates.idxmax()}"
-    return bounded("holdout.featureNanRate", worst, at_most=max_rate, detail=detail)
+    over = []
+    worst, worst_name = 0.0, schema[0].name
+    for column in schema:
+        rate = float(frame[column.name].isna().mean())
+        limit = bounds.max_feature_nan_rate
+        if column.missing_rate is not None:
+            limit = max(limit, column.missing_rate + bounds.max_feature_nan_rate_increase)
+        if rate > limit:
+            trained = (
+                f", {column.missing_rate:.0%} when trained"
+                if column.missing_rate is not None
+                else ""
+            )
+            over.append(f"{column.name} ({rate:.0%} missing{trained})")
+        if rate > worst:
+            worst, worst_name = rate, column.name
+    if over:
+        return result(
+            "holdout.featureNanRate",
+            "Failed",
+            worst,
+            f"<= {bounds.max_feature_nan_rate:g}",
+            f"mostly missing: {_names(over)}",
+        )
+    return result(
+        "holdout.featureNanRate",
+        "Passed",
+        worst,
+        f"<= {bounds.max_feature_nan_rate:g}",
+        f"worst column {worst_name}",
+    )
+
+
+def check_feature_finite(frame: Any, schema: list[InputColumn]) -> GateCheckResult:
+    """Numeric input columns hold no infinite values: a holdout problem, not the model's."""
+    numeric = [c.name for c in schema if holdout_kind(frame, c.name) == "numeric"]
+    bad = []
+    for name in numeric:
+        count = int(np.isinf(frame[name].to_numpy(dtype=np.float64)).sum())
+        if count:
+            bad.append(f"{name} ({count} rows)")
+    if bad:
+        return result("holdout.finite", "Failed", detail=f"infinite values in {_names(bad)}")
+    return result("holdout.finite", "Passed", detail=f"{len(numeric)} numeric inputs finite")
 
 
 def check_champion_inputs(
@@ -127,7 +179,7 @@ def check_champion_inputs(
     return result("schema.champion", verdict, detail="; ".join(problems))
 
 
-def check_finite(prediction: Prediction, max_rate: float) -> GateCheckResult:
+def check_finite(prediction: HoldoutPrediction, max_rate: float) -> GateCheckResult:
     """Predictions (and class probabilities) are finite numbers."""
     if prediction.proba is not None:
         bad = ~np.isfinite(prediction.proba).all(axis=1)
@@ -184,27 +236,28 @@ def check_positive_rate(
     )
 
 
-def check_latency(prediction: Prediction, rows: int, budget: float | None) -> GateCheckResult:
+def check_prediction_mean(
+    truth: Truth, candidate: Outputs, champion: Outputs, max_shift: float
+) -> GateCheckResult:
+    """The mean prediction moved by at most ``max_shift`` label standard deviations."""
+    name = "predictions.meanShift"
+    scale = float(np.std(truth.y))
+    now, before = float(np.nanmean(candidate.predicted)), float(np.nanmean(champion.predicted))
+    if not scale > 0:
+        return result(name, "Skipped", detail="the holdout's label is constant")
+    return bounded(
+        name,
+        abs(now - before) / scale,
+        at_most=max_shift,
+        detail=f"mean prediction {now:.6g}, champion {before:.6g}, label sd {scale:.4g}",
+    )
+
+
+def check_latency(
+    prediction: HoldoutPrediction, rows: int, budget: float | None
+) -> GateCheckResult:
     """Batch prediction time per row, judged against the budget when one is set."""
     per_row = prediction.seconds * 1000.0 / max(rows, 1)
     if budget is None:
         return result("predictions.latencyMsPerRow", "Passed", per_row, detail="no budget set")
     return bounded("predictions.latencyMsPerRow", per_row, at_most=budget)
-
-
-def check_dependencies(
-    candidate: ModelMetadata | None, champion: ModelMetadata | None, policy: DependencyChangePolicy
-) -> GateCheckResult:
-    """Flag a training environment whose locked dependencies differ from the champion's."""
-    name = "dependencies.unchanged"
-    if champion is None:
-        return result(name, "Skipped", detail="no champion to compare with")
-    if candidate is None:
-        return result(name, "Skipped", detail="the candidate has no metadata")
-    before, after = champion.lineage, candidate.lineage
-    if before.dependencies_sha256 == after.dependencies_sha256:
-        return result(name, "Passed", detail=f"sha256 {after.dependencies_sha256[:12]}")
-    changes = dependency_changes(before.dependencies, after.dependencies)
-    detail = "training dependencies changed: " + (_names(changes) if changes else "hash differs")
-    verdicts: dict[str, CheckVerdict] = {"Ignore": "Passed", "Warn": "Warning", "Block": "Failed"}
-    return result(name, verdicts[policy], threshold=f"dependencyChange={policy}", detail=detail)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from autoretrain.gates.metrics import Outputs, Truth
+from autoretrain.gates.scoring import Outputs, Truth
 from autoretrain.gates.statistics import Floats
 from autoretrain.store.metadata import InputColumn, ModelMetadata, column_kind
 
@@ -62,7 +62,7 @@ class GateModel:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class HoldoutPrediction:
     """A model's raw output on the holdout."""
 
     predicted: np.ndarray[Any, Any]  # labels or values, as the model returned them
@@ -70,7 +70,7 @@ class Prediction:
     seconds: float
 
 
-def predict(model: GateModel, frame: Any, columns: list[str]) -> Prediction:
+def predict(model: GateModel, frame: Any, columns: list[str]) -> HoldoutPrediction:
     """Predict (and predict_proba, for classifiers) on ``frame[columns]``, timed."""
     features = frame[columns]
     started = time.perf_counter()
@@ -79,7 +79,7 @@ def predict(model: GateModel, frame: Any, columns: list[str]) -> Prediction:
     if model.has_probabilities:
         proba = np.asarray(model.model.predict_proba(features), dtype=np.float64)
     seconds = time.perf_counter() - started
-    return Prediction(predicted=predicted, proba=proba, seconds=seconds)
+    return HoldoutPrediction(predicted=predicted, proba=proba, seconds=seconds)
 
 
 def _codes(values: Any, index: dict[str, int]) -> np.ndarray[Any, np.dtype[np.intp]]:
@@ -127,7 +127,7 @@ def encode_truth(
     )
 
 
-def encode_outputs(prediction: Prediction, model: GateModel, truth: Truth) -> Outputs:
+def encode_outputs(prediction: HoldoutPrediction, model: GateModel, truth: Truth) -> Outputs:
     """A prediction aligned with ``truth``'s class indices."""
     if not truth.classification:
         return Outputs(predicted=prediction.predicted.astype(np.float64))

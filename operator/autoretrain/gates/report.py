@@ -14,10 +14,10 @@ from datetime import datetime
 from pydantic import Field
 
 from autoretrain.api.base import ApiModel
-from autoretrain.api.gates import CheckVerdict, GateCheckResult, GateVerdict, GateVerdictMessage
-from autoretrain.store.termination import MAX_TERMINATION_BYTES, compact_json
+from autoretrain.api.gates import CheckVerdict, GateCheckResult, GateVerdict
+from autoretrain.api.pods import MAX_TERMINATION_MESSAGE_BYTES, GateVerdictMessage, compact_json
 
-_ORDER: dict[str, int] = {"Failed": 0, "Warning": 1, "Passed": 2, "Skipped": 3}
+_ORDER: dict[str, int] = {"Failed": 0, "Inconclusive": 1, "Warning": 2, "Passed": 3, "Skipped": 4}
 _DETAIL_IN_MESSAGE = 160
 _REASON_IN_MESSAGE = 400
 
@@ -35,10 +35,19 @@ def result(
     value: float | None = None,
     threshold: str | None = None,
     detail: str | None = None,
+    *,
+    resolution: float | None = None,
+    rows_needed: int | None = None,
 ) -> GateCheckResult:
-    """A check result with its value rounded for reading."""
+    """A check result with its numbers rounded for reading."""
     return GateCheckResult(
-        name=name, value=rounded(value), threshold=threshold, verdict=verdict, detail=detail
+        name=name,
+        value=rounded(value),
+        threshold=threshold,
+        verdict=verdict,
+        detail=detail,
+        resolution=rounded(resolution, 4),
+        rows_needed=rows_needed,
     )
 
 
@@ -64,26 +73,42 @@ def bounded(
 
 
 def ordered(checks: Iterable[GateCheckResult]) -> list[GateCheckResult]:
-    """Failing checks first, then warnings, passes and skips, stable within each."""
+    """Failing checks first, then inconclusive ones, warnings, passes and skips."""
     return sorted(checks, key=lambda c: _ORDER[c.verdict])
 
 
+def _finding(check: GateCheckResult) -> str:
+    """``name: value, needs threshold; detail``: one check as the reason names it."""
+    parts = []
+    if check.value is not None and check.threshold:
+        parts.append(f"{check.value:.4g}, needs {check.threshold}")
+    if check.detail:
+        parts.append(check.detail)
+    return f"{check.name}: {'; '.join(parts) or check.verdict.lower()}"
+
+
 def verdict_of(checks: Sequence[GateCheckResult]) -> tuple[GateVerdict, str]:
-    """Rejected when any check failed, with the first failure as the reason."""
+    """Rejected when any check failed, Inconclusive when any could not tell, else Passed.
+
+    The reason starts with the first failing (or inconclusive) check and names
+    every warning, so a verdict that passes still says what to look at.
+
+    >>> from autoretrain.api.gates import GateCheckResult as C
+    >>> verdict_of([C(name="a", verdict="Passed"), C(name="deps", verdict="Warning")])
+    ('Passed', 'all 2 checks passed; warnings: deps')
+    """
     failures = [c for c in checks if c.verdict == "Failed"]
+    unsure = [c for c in checks if c.verdict == "Inconclusive"]
+    warnings = [c.name for c in checks if c.verdict == "Warning"]
+    named = f"; warnings: {', '.join(warnings)}" if warnings else ""
     if failures:
-        first = failures[0]
-        parts = []
-        if first.value is not None and first.threshold:
-            parts.append(f"{first.value:.4g}, needs {first.threshold}")
-        if first.detail:
-            parts.append(first.detail)
         more = f" (and {len(failures) - 1} more failing checks)" if len(failures) > 1 else ""
-        return "Rejected", f"{first.name}: {'; '.join(parts) or 'failed'}{more}"
-    warnings = sum(c.verdict == "Warning" for c in checks)
+        return "Rejected", f"{_finding(failures[0])}{more}{named}"
+    if unsure:
+        more = f" (and {len(unsure) - 1} more inconclusive checks)" if len(unsure) > 1 else ""
+        return "Inconclusive", f"{_finding(unsure[0])}{more}{named}"
     judged = sum(c.verdict != "Skipped" for c in checks)
-    suffix = f", {warnings} with warnings" if warnings else ""
-    return "Passed", f"all {judged} checks passed{suffix}"
+    return "Passed", f"all {judged} checks passed{named}"
 
 
 class ArtifactRef(ApiModel):
@@ -97,7 +122,7 @@ class GateReport(ApiModel):
     """The full gate report stored next to the candidate."""
 
     run: str = Field(description="The ModelRetrainRun.")
-    verdict: GateVerdict = Field(description="Passed or Rejected.")
+    verdict: GateVerdict = Field(description="Passed, Inconclusive or Rejected.")
     reason: str = Field(description="The first failing check, or a summary.")
     candidate: ArtifactRef = Field(description="The candidate judged.")
     champion: ArtifactRef | None = Field(default=None, description="The champion compared to.")
@@ -108,6 +133,13 @@ class GateReport(ApiModel):
     started_at: datetime = Field(description="When the gate started (UTC).")
     duration_seconds: float = Field(description="How long it took.")
     checks: list[GateCheckResult] = Field(description="Every check, failing ones first.")
+    candidate_metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "The candidate's value of each metric check on the whole holdout, by check name: "
+            "its score at its own gate, which a later gate compares the champion's with."
+        ),
+    )
 
 
 def _shorten(text: str | None, limit: int) -> str | None:
@@ -121,7 +153,7 @@ def compact_message(
     reason: str,
     checks: Sequence[GateCheckResult],
     report_uri: str | None,
-    limit: int = MAX_TERMINATION_BYTES,
+    limit: int = MAX_TERMINATION_MESSAGE_BYTES,
 ) -> GateVerdictMessage:
     """The termination message: as many checks as fit in ``limit`` bytes, failing first."""
     kept: list[GateCheckResult] = []
@@ -156,7 +188,8 @@ def merge_verdicts(
     """Combine the built-in gate's verdict with those of custom check containers.
 
     A custom container's checks are renamed ``<name>/<check>``; a custom
-    verdict of Rejected with no failing check still rejects, as ``<name>``.
+    verdict of Rejected with no failing check still rejects, as ``<name>``, and
+    one of Inconclusive with no inconclusive check is Inconclusive, as ``<name>``.
     """
     checks = list(builtin.checks)
     truncated = builtin.truncated
@@ -165,6 +198,10 @@ def merge_verdicts(
         truncated += message.truncated
         if message.verdict == "Rejected" and not any(c.verdict == "Failed" for c in message.checks):
             checks.append(result(name, "Failed", detail=message.reason))
+        if message.verdict == "Inconclusive" and not any(
+            c.verdict in ("Failed", "Inconclusive") for c in message.checks
+        ):
+            checks.append(result(name, "Inconclusive", detail=message.reason))
     verdict, reason = verdict_of(ordered(checks))
     merged = compact_message(verdict, reason, checks, builtin.report_uri)
     return merged.model_copy(update={"truncated": merged.truncated + truncated})

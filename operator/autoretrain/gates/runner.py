@@ -1,42 +1,38 @@
 """The gate Job's program: judge a candidate on the holdout, report the verdict.
 
-Environment (set by the operator):
+Environment (set by the operator, see ``autoretrain.api.pods.GATE_ENV``):
 ``AUTORETRAIN_RUN``, ``AUTORETRAIN_CANDIDATE_URI``, ``AUTORETRAIN_CANDIDATE_SHA256``,
+``AUTORETRAIN_CANDIDATE_METADATA_SHA256`` (the sha256 of its ``metadata.json``
+that the training report recorded; empty when it recorded none),
 ``AUTORETRAIN_CHAMPION_URI`` and ``AUTORETRAIN_CHAMPION_SHA256`` (empty when there
 is none), ``AUTORETRAIN_HOLDOUT_URI``, ``AUTORETRAIN_GATES`` (JSON of
 ``OfflineGates``) and ``AUTORETRAIN_REPORT_URI``.
 
-The exit code is 0 whether the candidate passed or was rejected: the verdict
-is data, in the termination message and the report. Only a failure of the
-runner itself (unreadable holdout, a champion that fails its own integrity
-check, bad configuration) exits 1, with ``{"error": ...}`` as the message.
+The exit code is 0 whether the candidate passed, was rejected or left the gate
+inconclusive: the verdict is data, in the termination message (a
+``GateVerdictMessage``) and the report. Only a failure of the runner itself exits
+1, with a ``FailureReport``: an unreadable holdout, a champion that fails its own
+integrity check, or a configuration error (no gate spec, a label, weight or slice
+column the holdout lacks, a metric of the other task), which no candidate could fix.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
 from autoretrain.api.gates import GateCheckResult, OfflineGates
-from autoretrain.gates import catastrophic
-from autoretrain.gates.degradation import ChampionOutputs, metric_checks
-from autoretrain.gates.predict import (
-    GateModel,
-    encode_outputs,
-    encode_truth,
-    label_space,
-    predict,
-    resolve_positive,
-)
+from autoretrain.api.pods import FailureReport, PodEnv
+from autoretrain.gates import provenance
+from autoretrain.gates.errors import GateConfigError, GateRunnerError
+from autoretrain.gates.judge import Baseline, Judgement, judge
+from autoretrain.gates.predict import GateModel
 from autoretrain.gates.report import (
     ArtifactRef,
     GateReport,
@@ -46,22 +42,20 @@ from autoretrain.gates.report import (
     verdict_of,
 )
 from autoretrain.store.datasets import read_table
+from autoretrain.store.digests import verify_sha256
 from autoretrain.store.errors import (
     IntegrityError,
     ObjectNotFoundError,
     StoreError,
     UnsafeArtifactError,
 )
-from autoretrain.store.metadata import METADATA_FILE, ModelMetadata
-from autoretrain.store.models import load_verified
-from autoretrain.store.objects import read_uri, split_uri, write_uri
+from autoretrain.store.models import load_verified, loads_trusted
+from autoretrain.store.objects import read_uri, write_uri
 from autoretrain.store.termination import write_termination_message
 
 log = logging.getLogger("autoretrain.gate")
 
-
-class GateRunnerError(Exception):
-    """The gate could not judge at all; the run fails rather than passes or rejects."""
+__all__ = ["GateInputs", "GateRunnerError", "load_candidate", "main", "run_gate"]
 
 
 @dataclass(frozen=True)
@@ -76,180 +70,91 @@ class GateInputs:
     holdout_uri: str
     gates: OfflineGates
     report_uri: str | None
+    candidate_metadata_sha256: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GateInputs:
-        missing = [
-            name
-            for name in ("AUTORETRAIN_CANDIDATE_URI", "AUTORETRAIN_HOLDOUT_URI")
-            if not env.get(name)
-        ]
+        missing = [name for name in (PodEnv.CANDIDATE_URI, PodEnv.HOLDOUT_URI) if not env.get(name)]
         if missing:
             raise GateRunnerError(f"missing environment: {', '.join(missing)}")
+        spec = (env.get(PodEnv.GATES) or "").strip()
+        if not spec:
+            raise GateConfigError(
+                f"{PodEnv.GATES} is empty; the gate has no spec to judge by "
+                "(spec.gates.offline, as JSON)"
+            )
         try:
-            gates = OfflineGates.model_validate_json(env.get("AUTORETRAIN_GATES") or "{}")
+            gates = OfflineGates.model_validate_json(spec)
         except ValidationError as error:
-            raise GateRunnerError(f"AUTORETRAIN_GATES is invalid: {error}") from error
-        champion = env.get("AUTORETRAIN_CHAMPION_URI") or None
+            raise GateConfigError(f"{PodEnv.GATES} is invalid: {error}") from error
         return cls(
-            run=env.get("AUTORETRAIN_RUN", ""),
-            candidate_uri=env["AUTORETRAIN_CANDIDATE_URI"],
-            candidate_sha256=env.get("AUTORETRAIN_CANDIDATE_SHA256", ""),
-            champion_uri=champion,
-            champion_sha256=env.get("AUTORETRAIN_CHAMPION_SHA256") or None,
-            holdout_uri=env["AUTORETRAIN_HOLDOUT_URI"],
+            run=env.get(PodEnv.RUN, ""),
+            candidate_uri=env[PodEnv.CANDIDATE_URI],
+            candidate_sha256=env.get(PodEnv.CANDIDATE_SHA256, ""),
+            champion_uri=env.get(PodEnv.CHAMPION_URI) or None,
+            champion_sha256=env.get(PodEnv.CHAMPION_SHA256) or None,
+            holdout_uri=env[PodEnv.HOLDOUT_URI],
             gates=gates,
-            report_uri=env.get("AUTORETRAIN_REPORT_URI") or None,
+            report_uri=env.get(PodEnv.REPORT_URI) or None,
+            candidate_metadata_sha256=env.get(PodEnv.CANDIDATE_METADATA_SHA256) or None,
         )
 
 
-def metadata_beside(model_uri: str) -> ModelMetadata | None:
-    """The ``metadata.json`` next to an artifact, when it exists and is valid."""
-    folder, _ = split_uri(model_uri)
+def load_candidate(
+    uri: str, sha256: str, metadata_sha256: str | None = None
+) -> tuple[GateModel | None, list[GateCheckResult]]:
+    """The candidate, with its integrity, metadata and safe-load checks; None when any failed."""
     try:
-        return ModelMetadata.model_validate_json(read_uri(folder + METADATA_FILE))
-    except (ObjectNotFoundError, ValidationError):
-        return None
-
-
-def load_candidate(uri: str, sha256: str) -> tuple[GateModel | None, list[GateCheckResult]]:
-    """The candidate, with its integrity and safe-load checks; None when either failed."""
+        data = read_uri(uri)
+        verify_sha256(data, sha256, uri)
+    except (IntegrityError, ObjectNotFoundError) as error:
+        return None, [result("candidate.integrity", "Failed", detail=str(error))]
+    checks = [result("candidate.integrity", "Passed", detail=f"sha256 {sha256[:12]}")]
     try:
-        model = load_verified(uri, sha256)
-    except IntegrityError as error:
-        return None, [result("candidate.integrity", "Failed", detail=str(error))]
-    except ObjectNotFoundError as error:
-        return None, [result("candidate.integrity", "Failed", detail=str(error))]
+        model = loads_trusted(data, uri)
+        checks.append(result("candidate.loads", "Passed", detail=type(model).__name__))
     except UnsafeArtifactError as error:
-        passed = result("candidate.integrity", "Passed", detail=f"sha256 {sha256[:12]}")
-        return None, [passed, result("candidate.loads", "Failed", detail=str(error))]
-    checks = [
-        result("candidate.integrity", "Passed", detail=f"sha256 {sha256[:12]}"),
-        result("candidate.loads", "Passed", detail=type(model).__name__),
-    ]
-    return GateModel(model, metadata_beside(uri)), checks
+        model = None
+        checks.append(result("candidate.loads", "Failed", detail=str(error)))
+    metadata, described = provenance.candidate_metadata(uri, sha256, metadata_sha256)
+    checks.append(described)
+    if model is None or metadata is None:
+        return None, checks
+    return GateModel(model, metadata), checks
 
 
-def load_champion(uri: str | None, sha256: str | None) -> GateModel | None:
-    """The serving champion; a champion that fails to verify stops the gate."""
+def load_champion(uri: str | None, sha256: str | None) -> Baseline:
+    """The serving champion and its own scores; a champion that fails to verify stops the gate."""
     if uri is None:
-        return None
+        return Baseline()
     try:
-        return GateModel(load_verified(uri, sha256 or ""), metadata_beside(uri))
+        model = load_verified(uri, sha256 or "")
     except StoreError as error:
         raise GateRunnerError(f"the champion cannot be used: {error}") from error
-
-
-def _task_is_classification(gates: OfflineGates, candidate: GateModel) -> bool:
-    if gates.task is not None:
-        return gates.task == "Classification"
-    if candidate.metadata is not None:
-        return candidate.metadata.task == "Classification"
-    return candidate.is_classifier
-
-
-def judge(
-    gates: OfflineGates, frame: Any, candidate: GateModel, champion: GateModel | None
-) -> tuple[list[GateCheckResult], int]:
-    """Every check of a loaded candidate on the holdout; returns them and the labelled rows."""
-    bounds = gates.catastrophic
-    classification = _task_is_classification(gates, candidate)
-    label = gates.label_column
-    checks = [catastrophic.check_label(frame, label, classification)]
-    if checks[-1].verdict == "Failed":
-        return checks, 0
-    labelled = frame[frame[label].notna()].reset_index(drop=True)
-    checks.append(catastrophic.check_rows(len(labelled), bounds))
-    if classification:
-        checks.append(catastrophic.check_classes(labelled[label]))
-    schema = candidate.input_schema()
-    checks.append(catastrophic.check_input_columns(labelled, schema))
-    names = [c.name for c in schema or []]
-    if checks[-1].verdict == "Passed":
-        checks.append(catastrophic.check_feature_nan(labelled, names, bounds.max_feature_nan_rate))
-    if champion is not None:
-        checks.append(
-            catastrophic.check_champion_inputs(
-                schema, champion.input_schema(), bounds.allow_input_change
-            )
-        )
-    checks.append(
-        catastrophic.check_dependencies(
-            candidate.metadata, champion.metadata if champion else None, gates.dependency_change
-        )
-    )
-    if any(c.verdict == "Failed" for c in checks):
-        return checks, len(labelled)
-
-    try:
-        prediction = predict(candidate, labelled, names)
-    except Exception as error:  # any failure of the model's own code is the verdict
-        checks.append(
-            result("candidate.predicts", "Failed", detail=f"{type(error).__name__}: {error}")
-        )
-        return checks, len(labelled)
-    checks.append(result("candidate.predicts", "Passed", float(len(labelled))))
-    checks.append(catastrophic.check_finite(prediction, bounds.max_nan_rate))
-    if classification and not candidate.is_classifier:
-        checks.append(
-            result("candidate.task", "Failed", detail="a Classification candidate needs classes_")
-        )
-        return checks, len(labelled)
-    try:
-        positive = resolve_positive(gates.positive_class, candidate) if classification else None
-    except ValueError as error:
-        checks.append(result("holdout.classes", "Failed", detail=str(error)))
-        return checks, len(labelled)
-    models = [candidate] + ([champion] if champion is not None else [])
-    space = label_space(labelled[label], *models) if classification else ()
-    truth = encode_truth(labelled[label], classification, space, positive)
-    outputs = encode_outputs(prediction, candidate, truth)
-    checks.append(catastrophic.check_distinct(outputs, bounds.min_distinct_predictions))
-    if classification and (
-        bounds.min_class_share is not None or bounds.max_class_share is not None
-    ):
-        checks.append(catastrophic.check_class_shares(truth, outputs, bounds))
-    checks.append(
-        catastrophic.check_latency(prediction, len(labelled), bounds.max_latency_ms_per_row)
-    )
-
-    theirs = ChampionOutputs(None)
-    if champion is not None:
-        columns = [c.name for c in champion.input_schema() or []]
-        try:
-            shown = encode_outputs(predict(champion, labelled, columns), champion, truth)
-            theirs = ChampionOutputs(shown)
-        except Exception as error:  # the champion's failure is reported, not raised
-            theirs = ChampionOutputs(None, f"champion cannot predict on the holdout: {error}")
-        if bounds.max_positive_rate_change is not None and theirs.outputs is not None:
-            checks.append(
-                catastrophic.check_positive_rate(
-                    truth, outputs, theirs.outputs, bounds.max_positive_rate_change
-                )
-            )
-    if any(c.verdict == "Failed" for c in checks):
-        return checks, len(labelled)
-    row_order = None
-    if truth.positive is not None and outputs.proba is not None:
-        row_order = np.argsort(outputs.proba[:, truth.positive], kind="stable")
-    checks += metric_checks(gates, labelled, truth, outputs, theirs, row_order)
-    return checks, len(labelled)
+    metadata = provenance.champion_metadata(uri, sha256 or "")
+    reference, source = provenance.champion_reference(uri, metadata)
+    return Baseline(GateModel(model, metadata), reference, source)
 
 
 def run_gate(inputs: GateInputs, started_at: datetime) -> GateReport:
-    """Load, judge and build the report (nothing written yet)."""
+    """Load, judge and build the report (nothing written yet).
+
+    Raises ``GateRunnerError`` (``GateConfigError`` for a spec that does not fit)
+    when the gate cannot judge at all.
+    """
     clock = time.perf_counter()
-    candidate, checks = load_candidate(inputs.candidate_uri, inputs.candidate_sha256)
-    rows = 0
+    candidate, checks = load_candidate(
+        inputs.candidate_uri, inputs.candidate_sha256, inputs.candidate_metadata_sha256
+    )
+    judged = Judgement([])
     if candidate is not None:
-        champion = load_champion(inputs.champion_uri, inputs.champion_sha256)
+        baseline = load_champion(inputs.champion_uri, inputs.champion_sha256)
         try:
             frame = read_table(inputs.holdout_uri)
         except StoreError as error:
             raise GateRunnerError(f"the holdout cannot be read: {error}") from error
-        judged, rows = judge(inputs.gates, frame, candidate, champion)
-        checks += judged
-    checks = ordered(checks)
+        judged = judge(inputs.gates, frame, candidate, inputs.candidate_uri, baseline)
+    checks = ordered(checks + judged.checks)
     verdict, reason = verdict_of(checks)
     return GateReport(
         run=inputs.run,
@@ -262,12 +167,13 @@ def run_gate(inputs: GateInputs, started_at: datetime) -> GateReport:
             else None
         ),
         holdout_uri=inputs.holdout_uri,
-        holdout_rows=rows,
+        holdout_rows=judged.rows,
         resamples=inputs.gates.bootstrap.resamples,
         seed=inputs.gates.bootstrap.seed,
         started_at=started_at,
         duration_seconds=round(time.perf_counter() - clock, 3),
         checks=checks,
+        candidate_metrics=judged.candidate_metrics,
     )
 
 
@@ -286,18 +192,15 @@ def main(env: Mapping[str, str] | None = None) -> int:
             write_uri(inputs.report_uri, body.encode())
         message = compact_message(report.verdict, report.reason, report.checks, inputs.report_uri)
         log.info("verdict %s: %s", report.verdict, report.reason)
-        write_termination_message(message.to_wire(), environment)
+        write_termination_message(message, environment)
     except Exception as error:  # the runner failed: say why, exit non-zero
         log.exception("gate runner failed")
-        text = (
-            f"{type(error).__name__}: {error}"
-            if not isinstance(error, GateRunnerError)
-            else str(error)
-        )
-        write_termination_message({"error": text[:3000]}, environment)
+        if isinstance(error, GateConfigError):
+            text = f"configuration error: {error}"
+        elif isinstance(error, GateRunnerError):
+            text = str(error)
+        else:
+            text = f"{type(error).__name__}: {error}"
+        write_termination_message(FailureReport(error=text), environment)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

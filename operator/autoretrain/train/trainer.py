@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from autoretrain.store import sealing
 from autoretrain.store.metadata import InputColumn, column_kind
 
 Task = Literal["Classification", "Regression"]
@@ -66,16 +67,16 @@ def infer_task(labels: Any) -> Task:
 
 
 def input_schema(frame: Any, label: str, exclude: tuple[str, ...] = ()) -> list[InputColumn]:
-    """Model inputs: every numeric, boolean or text column except the label and exclusions."""
-    columns = []
-    for name in frame.columns:
-        if name == label or name in exclude:
-            continue
-        dtype = str(frame[name].dtype)
-        kind = column_kind(dtype)
-        if kind in ("numeric", "boolean", "string"):
-            columns.append(InputColumn(name=str(name), dtype=dtype, kind=kind))
-    return columns
+    """Model inputs: every numeric, boolean or text column except the label and exclusions,
+    with the share of rows missing each (the gate lets a sparse column stay sparse)."""
+    chosen = [
+        name
+        for name in frame.columns
+        if name != label
+        and name not in exclude
+        and column_kind(str(frame[name].dtype)) in ("numeric", "boolean", "string")
+    ]
+    return sealing.input_schema(frame[chosen])
 
 
 def _estimator(name: str, task: Task, params: dict[str, Any], seed: int) -> Any:

@@ -1,13 +1,17 @@
 """The gate's metrics as bootstrap statistics, matching scikit-learn's definitions.
 
-Each metric becomes a ``statistics.Linear`` (weighted sums and a finishing
-formula) or a ``statistics.RankAuc``; evaluated with every count 1 they give
-exactly what ``sklearn.metrics`` returns with ``sample_weight``, which the
-tests check. Conventions follow scikit-learn: precision, recall and f1 are 0
-when undefined, r2 is 1 for a perfect fit of a constant and 0 otherwise,
-log_loss clips probabilities to [eps, 1 - eps], mape divides by
-max(|y|, eps). Binary precision, recall and f1 are of the positive class;
-multiclass ones and roc_auc are macro averages (one-vs-rest for roc_auc).
+Each metric becomes a ``statistics.Linear``: weighted row sums and a formula
+that finishes them. Evaluated with every weight 1 they give exactly what
+``sklearn.metrics`` returns with ``sample_weight``, which the tests check, and
+every metric but roc_auc stays exact under any resample weights. roc_auc is a
+pairwise (Mann-Whitney) count, not a row sum; ``auc_statistic`` resamples it
+through its linear part, DeLong's placement values, which is exact at the
+holdout itself and off by a term of relative size 1/rows in a resample.
+Conventions follow scikit-learn: precision, recall and f1 are 0 when
+undefined, r2 is 1 for a perfect fit of a constant and 0 otherwise, log_loss
+clips probabilities to [eps, 1 - eps], mape divides by max(|y|, eps). Binary
+precision, recall and f1 are of the positive class; multiclass ones and roc_auc
+are macro averages (one-vs-rest for roc_auc).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from autoretrain.gates.statistics import Floats, Indices, Linear, MeanOf, RankAuc, Statistic
+from autoretrain.gates.statistics import Floats, Indices, Linear, MeanOf, Statistic
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -117,6 +121,66 @@ def _counting_metric(
     return Linear(columns=columns, finish=finish, rows=rows)
 
 
+def auc_statistic(
+    scores: Floats,
+    positive: NDArray[np.bool_],
+    weights: Floats | None = None,
+    rows: Indices | None = None,
+) -> Linear:
+    """Weighted ROC AUC of ``scores`` against ``positive``, resampled through placement values.
+
+    The AUC's numerator counts positive-negative pairs in the right order (ties
+    count half), each pair weighted by both rows' weights: a quadratic form of
+    the weights. Its first-order expansion around the holdout is linear: row
+    ``i`` contributes its weight times its placement value, the weight of the
+    rows of the other class it is ordered correctly against. So a resample's AUC
+    is ``(sum of weight x placement - N) / (positive weight x negative weight)``
+    with ``N`` the holdout's own numerator; its bootstrap variance is DeLong's.
+
+    >>> stat = auc_statistic(np.array([0.1, 0.4, 0.35, 0.8]), np.array([False, False, True, True]))
+    >>> float(stat.finish(np.ones((1, 4)) @ stat.columns)[0])
+    0.75
+    """
+    score = scores if rows is None else scores[rows]
+    is_positive = (positive if rows is None else positive[rows]).astype(bool)
+    if weights is None:
+        weight = np.ones(len(score))
+    else:
+        weight = (weights if rows is None else weights[rows]).astype(np.float64)
+    # Rows with equal scores form one group; groups are numbered in score order.
+    order = np.argsort(score)
+    ranked = score[order]
+    starts = np.empty(len(score), dtype=bool)
+    starts[:1] = True
+    np.not_equal(ranked[1:], ranked[:-1], out=starts[1:])
+    group = np.empty(len(score), dtype=np.intp)
+    group[order] = np.cumsum(starts) - 1
+    groups = int(starts.sum())
+    positive_weight = np.where(is_positive, weight, 0.0)
+    negative_weight = weight - positive_weight
+    negative_in = np.bincount(group, weights=negative_weight, minlength=groups)
+    positive_in = np.bincount(group, weights=positive_weight, minlength=groups)
+    negatives_below = np.cumsum(negative_in) - negative_in
+    positives_above = positive_in.sum() - np.cumsum(positive_in)
+    columns = np.empty((len(score), 3))
+    columns[:, 0] = weight * np.where(
+        is_positive,
+        negatives_below[group] + 0.5 * negative_in[group],
+        positives_above[group] + 0.5 * positive_in[group],
+    )
+    columns[:, 1] = positive_weight
+    columns[:, 2] = negative_weight
+    numerator = float(columns[is_positive, 0].sum())
+
+    def finish(sums: Floats) -> Floats:
+        pairs = sums[:, 1] * sums[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc: Floats = (sums[:, 0] - numerator) / pairs
+        return np.where((sums[:, 1] > 0) & (sums[:, 2] > 0), auc, np.nan)
+
+    return Linear(columns=columns, finish=finish, rows=rows)
+
+
 def build_statistic(
     metric: str,
     truth: Truth,
@@ -125,6 +189,7 @@ def build_statistic(
     rows: Indices | None = None,
 ) -> Statistic:
     """The statistic computing ``metric`` of ``outputs`` on ``rows`` (all rows when None)."""
+    rows = None if rows is None else np.sort(np.asarray(rows, dtype=np.intp))
     n = len(truth.y) if rows is None else len(rows)
     full_weight = np.ones(len(truth.y)) if weights is None else weights.astype(np.float64)
     weight = full_weight if rows is None else full_weight[rows]
@@ -149,16 +214,13 @@ def build_statistic(
         if metric == "roc_auc":
             if truth.binary:
                 assert truth.positive is not None
-                return RankAuc.build(
-                    outputs.proba[:, truth.positive],
-                    truth.y == truth.positive,
-                    weights,
-                    rows,
+                return auc_statistic(
+                    outputs.proba[:, truth.positive], truth.y == truth.positive, weights, rows
                 )
             present = np.unique(y.astype(np.intp))
             return MeanOf(
                 tuple(
-                    RankAuc.build(outputs.proba[:, k], truth.y == k, weights, rows) for k in present
+                    auc_statistic(outputs.proba[:, k], truth.y == k, weights, rows) for k in present
                 )
             )
         raise MetricUnavailableError(f"unknown metric {metric}")
