@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from autoretrain.analysis.measure import measure, provider_for
+from autoretrain.analysis.measure import evaluate_bounds, measure, provider_for
 from autoretrain.analysis.prometheus import PrometheusProvider
 from autoretrain.analysis.provider import NullProvider, ProviderError, Sample, Series
 from autoretrain.analysis.queries import QueryContext, Track, builtin_queries
-from autoretrain.api.analysis import Measurement, OnlineAnalysis, OnlineMetric
+from autoretrain.api.online import Measurement, OnlineAnalysis, OnlineMetric
 from tests.support.prometheus import free_port
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -217,3 +217,18 @@ def test_a_metric_with_its_own_address_gets_its_own_provider() -> None:
     chosen = provider_for(own, default)
     assert isinstance(chosen, PrometheusProvider) and chosen.address == "http://p:1"
     assert provider_for(OnlineMetric.model_validate(ERROR_RATE), default) is default
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high", "phase"),
+    [
+        (0.5, None, None, "Successful"),
+        (0.2, None, 0.2, "Successful"),  # bounds are inclusive
+        (0.21, None, 0.2, "Failed"),
+        (1.0, 2.0, None, "Failed"),
+        (float("inf"), None, 1.0, "Failed"),
+        (float("nan"), 0.0, 1.0, "Inconclusive"),
+    ],
+)
+def test_bounds(value: float, low: float | None, high: float | None, phase: str) -> None:
+    assert evaluate_bounds(value, low, high)[0] == phase

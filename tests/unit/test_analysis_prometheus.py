@@ -6,6 +6,11 @@ scrapes them as two namespaces. In "bad", stable and the broken canary. In
 "good", stable is scraped once as itself and once relabelled as a healthy
 canary (version v2), which saves a third process start: the healthy canary
 serves exactly what stable serves. A thread sends the same traffic to both.
+
+Each namespace also holds the series of an earlier canary, as it does right
+after a day's canary ended and the next began: in "bad" a healthy one (stable
+relabelled as v2), in "good" a broken one (the broken server relabelled as v0).
+The checks must judge the live canary's version alone.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from autoretrain.analysis.measure import measure
 from autoretrain.analysis.prometheus import PrometheusProvider
 from autoretrain.analysis.provider import ProviderError
 from autoretrain.analysis.queries import QueryContext
-from autoretrain.api.analysis import Measurement, OnlineAnalysis, OnlineMetric
+from autoretrain.api.online import Measurement, OnlineAnalysis, OnlineMetric
 from tests.support.prometheus import (
     ModelServer,
     ScrapeTarget,
@@ -87,6 +92,10 @@ def traffic(stable: ModelServer, broken: ModelServer, stopped: threading.Event) 
         stopped.wait(0.05)
 
 
+#: The version each namespace's live canary serves; the other canary series are earlier ones.
+LIVE_CANARY = {"good": "v2", "bad": "v3"}
+
+
 class Cluster:
     """What the tests need: the Prometheus address and a way to measure."""
 
@@ -96,7 +105,14 @@ class Cluster:
 
     def measure(self, namespace: str, metric: dict[str, object]) -> Measurement:
         spec = OnlineMetric.model_validate({"window": WINDOW, **metric})
-        context = QueryContext(namespace=namespace, name="churn", stable="srv", canary="srv-canary")
+        context = QueryContext(
+            namespace=namespace,
+            name="churn",
+            stable="srv",
+            canary="srv-canary",
+            canary_version=LIVE_CANARY.get(namespace, ""),
+            stable_version="v1",
+        )
         return measure(OnlineAnalysis(metrics=[spec]), spec, self.provider, context, now())
 
 
@@ -132,6 +148,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                     ),
                     ScrapeTarget(stable.address, {"namespace": "bad"}),
                     ScrapeTarget(broken.address, {"namespace": "bad"}),
+                    # Earlier canaries, still inside the query windows.
+                    ScrapeTarget(
+                        stable.address, {"namespace": "bad"}, {"track": "canary", "version": "v2"}
+                    ),
+                    ScrapeTarget(
+                        broken.address, {"namespace": "good"}, {"track": "canary", "version": "v0"}
+                    ),
                 ]
             )
         )
@@ -167,13 +190,13 @@ LATENCY = {"name": "p99", "builtin": "latencyP99"}
 
 def test_the_provider_reads_instant_and_range_results(cluster: Cluster) -> None:
     up = cluster.provider.instant("up")
-    assert sorted(s.labels["namespace"] for s in up) == ["bad", "bad", "good", "good"]
+    assert sorted(s.labels["namespace"] for s in up) == ["bad"] * 3 + ["good"] * 3
     assert {s.value for s in up} == {1.0}
     series = cluster.provider.range(
         'autoretrain_model_info{track="canary"}', start=now() - timedelta(seconds=5), end=now(),
         step=1.0,
     )  # fmt: skip
-    assert sorted(s.labels["version"] for s in series) == ["v2", "v3"]
+    assert sorted(s.labels["version"] for s in series) == ["v0", "v2", "v2", "v3"]
     assert {s.labels["namespace"] for s in series} == {"good", "bad"}
     assert all(len(s.points) >= 3 and set(s.values()) == {1.0} for s in series)
     with pytest.raises(ProviderError, match=r"HTTP 400.*parse error"):

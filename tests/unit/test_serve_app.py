@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import pickle
 import socket
@@ -17,15 +16,11 @@ from sklearn.preprocessing import StandardScaler
 
 from autoretrain.serve import protocol
 from autoretrain.serve.app import InferenceApp
-from autoretrain.serve.metrics import ServerMetrics
 from autoretrain.serve.model import ServedModel
 from autoretrain.serve.server import Stopper, parse_config, serve
-from autoretrain.store.models import sha256_hex
+from autoretrain.serve.server_metrics import ServerMetrics
+from autoretrain.store.digests import sha256_hex
 from tests.support.prometheus import free_port, save_model
-
-
-def test_docstring_examples() -> None:
-    assert doctest.testmod(protocol).failed == 0
 
 
 def training_frame() -> tuple[pd.DataFrame, pd.Series]:

@@ -2,7 +2,9 @@
 
 This is the only module of online analysis that talks to a backend, and it does
 so only through the provider interface; the numbers go to the pure functions in
-``statistics`` and ``judge``. Missing data yields Inconclusive and a backend
+``statistics``, and the value to the metric's bounds (``evaluate_bounds``). Which
+metrics are due, and what their measurements add up to, is the lifecycle's
+(``autoretrain.lifecycle.judge``). Missing data yields Inconclusive and a backend
 that cannot answer yields Error, so neither can ever count as a success.
 """
 
@@ -13,7 +15,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from autoretrain.analysis import statistics
-from autoretrain.analysis.judge import evaluate_bounds
 from autoretrain.analysis.prometheus import PrometheusProvider
 from autoretrain.analysis.provider import MetricsProvider, ProviderError, Sample
 from autoretrain.analysis.queries import (
@@ -23,7 +24,7 @@ from autoretrain.analysis.queries import (
     builtin_queries,
     render_query,
 )
-from autoretrain.api.analysis import (
+from autoretrain.api.online import (
     Measurement,
     MeasurementPhase,
     OnlineAnalysis,
@@ -32,6 +33,31 @@ from autoretrain.api.analysis import (
 )
 
 MAX_MESSAGE = 1024
+
+
+def evaluate_bounds(
+    value: float, low: float | None, high: float | None
+) -> tuple[MeasurementPhase, str]:
+    """Phase and reason of one value against inclusive bounds.
+
+    >>> evaluate_bounds(0.3, None, 0.2)
+    ('Failed', '0.3 > max 0.2')
+    >>> evaluate_bounds(1.0, 2.0, None)
+    ('Failed', '1 < min 2')
+    >>> evaluate_bounds(0.1, 0.0, 0.2)
+    ('Successful', '0.1 within [0, 0.2]')
+    >>> evaluate_bounds(float("nan"), None, 0.2)
+    ('Inconclusive', 'value is NaN (no data)')
+    """
+    if math.isnan(value):
+        return "Inconclusive", "value is NaN (no data)"
+    if low is not None and value < low:
+        return "Failed", f"{value:.6g} < min {low:.6g}"
+    if high is not None and value > high:
+        return "Failed", f"{value:.6g} > max {high:.6g}"
+    shown_low = "-inf" if low is None else f"{low:.6g}"
+    shown_high = "+inf" if high is None else f"{high:.6g}"
+    return "Successful", f"{value:.6g} within [{shown_low}, {shown_high}]"
 
 
 class _Undecided(Exception):

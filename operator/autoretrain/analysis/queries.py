@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from autoretrain.api import analysis as spec
+from autoretrain.api import online as spec
 
 Track = Literal["canary", "stable"]
 
@@ -20,17 +20,22 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 @dataclass(frozen=True)
 class QueryContext:
-    """What placeholders stand for during one canary: names, and the track asked about."""
+    """What placeholders stand for during one canary: names, versions, the track asked about."""
 
     namespace: str
     name: str
     stable: str
     canary: str
+    #: The candidate the canary serves, and the model the stable Deployment serves; a
+    #: track's series are selected by version, so a previous canary's never count.
+    canary_version: str = ""
+    stable_version: str = ""
 
     def variables(self, track: Track) -> dict[str, str]:
         """The placeholder values for ``track``."""
         return {
             "track": track,
+            "version": self.canary_version if track == "canary" else self.stable_version,
             "namespace": self.namespace,
             "name": self.name,
             "stable": self.stable,
@@ -115,9 +120,10 @@ def builtin_queries(
     """The built-in queries for ``track``.
 
     >>> a = spec.OnlineAnalysis(metrics=[spec.OnlineMetric(name="e", builtin="errorRate")])
-    >>> ctx = QueryContext(namespace="ml", name="churn", stable="srv", canary="srv-canary")
-    >>> builtin_queries(a, a.metrics[0], ctx, "canary").errors()
-    'sum(increase(autoretrain_inference_errors_total{namespace="ml",track="canary"}[120s]))'
+    >>> ctx = QueryContext(namespace="ml", name="churn", stable="srv", canary="srv-canary",
+    ...                    canary_version="churn-m-2", stable_version="churn-m-1")
+    >>> builtin_queries(a, a.metrics[0], ctx, "canary").errors()  # doctest: +NORMALIZE_WHITESPACE
+    'sum(increase(autoretrain_inference_errors_total{namespace="ml",track="canary",version="churn-m-2"}[120s]))'
     """
     selector = render_query(analysis.builtin_selector, context.variables(track))
     return BuiltinQueries(selector=selector, window=promql_duration(metric.window))

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy import stats
+from autoretrain.analysis import ranktest
 
 #: Share given to a category one side never saw, so the logarithm stays finite.
 PSI_FLOOR = 1e-4
@@ -116,12 +116,17 @@ def mann_whitney(
     if not canary or not stable:
         raise ValueError("both sides need samples")
     canary_median, stable_median = statistics.median(canary), statistics.median(stable)
-    alternative = {"Increase": "greater", "Decrease": "less", "Either": "two-sided"}[direction]
+    alternatives: dict[Direction, ranktest.Alternative] = {
+        "Increase": "greater",
+        "Decrease": "less",
+        "Either": "two-sided",
+    }
+    alternative = alternatives[direction]
     if len(set(canary) | set(stable)) == 1:
-        # Every sample equal: no evidence of any difference (scipy would return NaN).
+        # Every sample equal: no evidence of any difference.
         p_value = 1.0
     else:
-        p_value = float(stats.mannwhitneyu(canary, stable, alternative=alternative).pvalue)
+        p_value = ranktest.mann_whitney_u(canary, stable, alternative).p_value
     worsening = {
         "Increase": canary_median - stable_median,
         "Decrease": stable_median - canary_median,

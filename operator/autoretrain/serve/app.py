@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoretrain.serve import protocol
-from autoretrain.serve.metrics import CONTENT_TYPE, ServerMetrics
 from autoretrain.serve.model import ServedModel
+from autoretrain.serve.server_metrics import CONTENT_TYPE, ServerMetrics
 
 log = logging.getLogger(__name__)
 

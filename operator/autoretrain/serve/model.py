@@ -18,7 +18,7 @@ from autoretrain.store import models
 
 
 @dataclass(frozen=True)
-class Prediction:
+class BatchPrediction:
     """Outputs for a batch of rows."""
 
     values: list[Any]
@@ -58,7 +58,7 @@ class ServedModel:
             return list(self.feature_names)
         return [str(i) for i in range(self.n_features or 0)]
 
-    def predict(self, frame: pd.DataFrame) -> Prediction:
+    def predict(self, frame: pd.DataFrame) -> BatchPrediction:
         """Predict a batch; probabilities for classifiers that have them."""
         features: Any = frame if self.feature_names is not None else frame.to_numpy()
         values = np.asarray(self.estimator.predict(features))
@@ -66,4 +66,4 @@ class ServedModel:
         if self.classes is not None and hasattr(self.estimator, "predict_proba"):
             proba = np.asarray(self.estimator.predict_proba(features), dtype=float)
             probabilities = proba.tolist()
-        return Prediction(values=values.tolist(), probabilities=probabilities)
+        return BatchPrediction(values=values.tolist(), probabilities=probabilities)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autoretrain.serve.model import Prediction
+from autoretrain.serve.model import BatchPrediction
 
 INTEGER_TYPES = {f"{p}INT{b}" for p in ("", "U") for b in (8, 16, 32, 64)}
 FLOAT_TYPES = {"FP16", "FP32", "FP64"}
@@ -145,13 +145,18 @@ def _typed(values: list[Any], datatype: str, name: str) -> np.ndarray:
 
 
 def infer_response(
-    *, name: str, version: str, request_id: str | None, prediction: Prediction, classes: list[str]
+    *,
+    name: str,
+    version: str,
+    request_id: str | None,
+    prediction: BatchPrediction,
+    classes: list[str],
 ) -> dict[str, Any]:
     """The v2 answer: ``predictions`` and, for classifiers, ``probabilities``.
 
-    >>> from autoretrain.serve.model import Prediction
+    >>> from autoretrain.serve.model import BatchPrediction
     >>> infer_response(name="m", version="v1", request_id=None, classes=[],
-    ...                prediction=Prediction(values=[0.5, float("nan")], probabilities=None))
+    ...                prediction=BatchPrediction(values=[0.5, float("nan")], probabilities=None))
     ... # doctest: +NORMALIZE_WHITESPACE
     {'model_name': 'm', 'model_version': 'v1', 'outputs': [{'name': 'predictions',
      'shape': [2], 'datatype': 'FP64', 'data': [0.5, None]}]}

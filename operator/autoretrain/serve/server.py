@@ -12,30 +12,33 @@ requests in flight finish, and the process exits 0.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
 import socketserver
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import FrameType
 
 from prometheus_client import disable_created_metrics
 
+from autoretrain.api.pods import FailureReport, PodEnv
 from autoretrain.serve.app import InferenceApp
-from autoretrain.serve.metrics import DEFAULT_VALUE_BUCKETS, ServerMetrics
 from autoretrain.serve.model import ServedModel
+from autoretrain.serve.server_metrics import DEFAULT_VALUE_BUCKETS, ServerMetrics
+from autoretrain.store.termination import write_termination_message
 
 log = logging.getLogger("autoretrain.serve")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 TRACKS = ("stable", "canary")
-TERMINATION_MESSAGE_LIMIT = 4096
+#: Long enough for the endpoint controllers and every client to stop sending here: the
+#: pod's EndpointSlice entry turns unready at once, but clients learn of it a little later.
+DEFAULT_DRAIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class ServeConfig:
     port: int
     track: str
     value_buckets: tuple[float, ...]
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
 
 
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
@@ -62,18 +66,24 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
             name, default=value, required=value is None, help=f"{help_text} (env {variable})"
         )
 
-    flag("--model-uri", "AUTORETRAIN_MODEL_URI", "artifact URI of the model.skops")
-    flag("--sha256", "AUTORETRAIN_MODEL_SHA256", "expected sha256 of the artifact")
-    flag("--name", "AUTORETRAIN_MODEL_NAME", "model name in URLs and metric labels")
-    flag("--version", "AUTORETRAIN_MODEL_VERSION", "model version label", "unknown")
+    flag("--model-uri", PodEnv.MODEL_URI, "artifact URI of the model.skops")
+    flag("--sha256", PodEnv.MODEL_SHA256, "expected sha256 of the artifact")
+    flag("--name", PodEnv.MODEL_NAME, "model name in URLs and metric labels")
+    flag("--version", PodEnv.MODEL_VERSION, "model version label", "unknown")
     flag("--host", "POD_IP", "address to bind", "127.0.0.1")
-    flag("--port", "AUTORETRAIN_PORT", "port to bind", "8080")
-    flag("--track", "AUTORETRAIN_TRACK", "stable or canary (metric label)", "stable")
+    flag("--port", PodEnv.PORT, "port to bind", "8080")
+    flag("--track", PodEnv.TRACK, "stable or canary (metric label)", "stable")
     flag(
         "--value-buckets",
-        "AUTORETRAIN_VALUE_BUCKETS",
+        PodEnv.VALUE_BUCKETS,
         "comma-separated histogram bounds for regressor predictions",
         ",".join(repr(b) for b in DEFAULT_VALUE_BUCKETS),
+    )
+    flag(
+        "--drain-seconds",
+        PodEnv.DRAIN_SECONDS,
+        "after SIGTERM, seconds to keep serving while readiness fails",
+        str(DEFAULT_DRAIN_SECONDS),
     )
     args = parser.parse_args(list(argv))
     if args.track not in TRACKS:
@@ -81,8 +91,11 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
     try:
         port = int(args.port)
         buckets = tuple(sorted(float(b) for b in str(args.value_buckets).split(",") if b))
+        drain = float(args.drain_seconds)
     except ValueError as err:
         parser.error(str(err))
+    if not 0 <= drain <= 300:
+        parser.error(f"--drain-seconds must be within [0, 300], got {drain}")
     return ServeConfig(
         model_uri=args.model_uri,
         sha256=args.sha256,
@@ -92,6 +105,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
         port=port,
         track=args.track,
         value_buckets=buckets,
+        drain_seconds=drain,
     )
 
 
@@ -145,28 +159,20 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
-def write_termination_message(payload: dict[str, str], env: Mapping[str, str]) -> None:
-    """Best effort: tell Kubernetes why the process ended."""
-    configured = env.get("AUTORETRAIN_TERMINATION_MESSAGE_PATH")
-    path = Path(configured or "/dev/termination-log")
-    if configured is None and not path.exists():
-        return  # outside a pod; do not create files in /dev
-    text = json.dumps(payload, separators=(",", ":"))
-    try:
-        path.write_text(text.encode()[:TERMINATION_MESSAGE_LIMIT].decode(errors="ignore"))
-    except OSError as err:
-        log.warning("could not write termination message to %s: %s", path, err)
-
-
 class Stopper:
     """The SIGTERM/SIGINT handler: drain and stop the server, or skip serving if not up yet.
+
+    Draining is what keeps a rollout from dropping requests: readiness fails at once,
+    but the server goes on answering for ``drain_seconds``, while clients that still
+    route here learn the pod is going, and only then stops accepting.
 
     Installed before the model loads, so a pod terminated while loading still
     exits 0 instead of dying by the signal.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, drain_seconds: float = DEFAULT_DRAIN_SECONDS) -> None:
         self.requested = threading.Event()
+        self.drain_seconds = drain_seconds
         self._server: ModelHTTPServer | None = None
 
     def attach(self, server: ModelHTTPServer) -> None:
@@ -181,11 +187,15 @@ class Stopper:
         if self._server is not None:
             self._shutdown(self._server)
 
-    @staticmethod
-    def _shutdown(server: ModelHTTPServer) -> None:
+    def _shutdown(self, server: ModelHTTPServer) -> None:
         server.app.draining = True
+
+        def drain_then_stop() -> None:
+            time.sleep(self.drain_seconds)
+            server.shutdown()
+
         # shutdown() blocks until serve_forever returns, so never from the handler's thread.
-        threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
+        threading.Thread(target=drain_then_stop, name="shutdown", daemon=True).start()
 
 
 def serve(config: ServeConfig, env: Mapping[str, str], stopper: Stopper | None = None) -> int:
@@ -198,7 +208,7 @@ def serve(config: ServeConfig, env: Mapping[str, str], stopper: Stopper | None =
     except Exception as err:  # any load failure means: do not serve
         reason = f"refusing to serve {config.model_uri}: {type(err).__name__}: {err}"
         log.error("%s", reason)
-        write_termination_message({"error": reason}, env)
+        write_termination_message(FailureReport(error=reason), env)
         return 1
     if stopper.requested.is_set():
         return 0
@@ -231,9 +241,9 @@ def serve(config: ServeConfig, env: Mapping[str, str], stopper: Stopper | None =
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m autoretrain.serve``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    stopper = Stopper()
-    signal.signal(signal.SIGTERM, stopper)
-    signal.signal(signal.SIGINT, stopper)
     env = dict(os.environ)
     config = parse_config(argv if argv is not None else sys.argv[1:], env)
+    stopper = Stopper(config.drain_seconds)
+    signal.signal(signal.SIGTERM, stopper)
+    signal.signal(signal.SIGINT, stopper)
     return serve(config, env, stopper)

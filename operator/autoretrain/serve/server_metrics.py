@@ -4,7 +4,7 @@ Every series carries ``model``, ``version`` and ``track`` labels so stable and
 canary pods can be told apart in one query. Children that a query divides by
 or compares (requests, error reasons, classes) are created at start with value
 zero: ``increase()`` needs a series to exist before its first event.
-The names are the contract in ``autoretrain.api.analysis`` that the built-in
+The names are the contract in ``autoretrain.api.online`` that the built-in
 online checks read.
 """
 
@@ -23,7 +23,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from autoretrain.api import analysis as names
+from autoretrain.api import online as names
 
 BASE_LABELS = ("model", "version", "track")
 ERROR_REASONS = ("invalid_request", "prediction")
