@@ -5,19 +5,25 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from autoretrain.api.analysis import MetricResult
-from autoretrain.api.run import ModelRetrainRunStatus
+from autoretrain.api.online import MeasurementPhase
+from autoretrain.api.run import CanaryMeasurement, ModelRetrainRunStatus
 from autoretrain.lifecycle import actions as act
 from autoretrain.lifecycle.canary import (
     ABORT_ANNOTATION,
     PROMOTE_ANNOTATION,
     calculate_canary_replicas,
 )
-from autoretrain.lifecycle.observed import AnalysisOutcome, RunObservation
+from autoretrain.lifecycle.observed import RunObservation
 from autoretrain.lifecycle.run import decide
-from tests.unit.lifecycle_fixtures import CANDIDATE, CHAMPION, ctx, deployment, gate, trained
+from tests.support.lifecycle import CANDIDATE, CHAMPION, T0, ctx, deployment, gate, trained
 
-ONLINE = {"online": {"interval": "10s", "metrics": [{"name": "errors", "builtin": "errorRate"}]}}
+ONLINE = {
+    "online": {
+        "interval": "10s",
+        "count": 1,
+        "metrics": [{"name": "errors", "builtin": "errorRate"}],
+    }
+}
 STEPS = {"steps": [{"weight": 20, "pause": {"duration": "30s"}}, {"weight": 50}]}
 
 
@@ -45,8 +51,11 @@ def _serving(**overrides: Any) -> ModelRetrainRunStatus:
     return status
 
 
-def _outcome(phase: str, message: str | None = None) -> AnalysisOutcome:
-    return AnalysisOutcome(phase, message, (MetricResult(name="errors", phase=phase),), ())  # type: ignore[arg-type]
+def _measured(
+    phase: MeasurementPhase, message: str | None = None, step: int = 0
+) -> tuple[CanaryMeasurement, ...]:
+    """What the handlers measured this tick: the one metric, once."""
+    return (CanaryMeasurement(metric="errors", step=step, phase=phase, message=message, time=T0),)
 
 
 def _seen(canary_replicas: int = 1, **kw: Any) -> RunObservation:
@@ -75,11 +84,11 @@ def test_the_canary_deployment_is_created_before_anything_else() -> None:
 
 def test_a_step_waits_for_its_pause_and_a_successful_analysis() -> None:
     status = _serving()
-    early = decide(_ctx(10), status, _seen(analysis=_outcome("Successful")))
+    early = decide(_ctx(10), status, _seen(measurements=_measured("Successful")))
     assert early.status.canary is not None and early.status.canary.step_index == 0
-    running = decide(_ctx(40), status, _seen(analysis=_outcome("Running")))
+    running = decide(_ctx(40), status, _seen())
     assert running.status.canary is not None and running.status.canary.step_index == 0
-    advanced = decide(_ctx(40), status, _seen(analysis=_outcome("Successful")))
+    advanced = decide(_ctx(40), status, _seen(measurements=_measured("Successful")))
     assert advanced.status.canary is not None
     assert (advanced.status.canary.step_index, advanced.status.canary.weight) == (1, 50)
     assert act.EnsureCanary(CANDIDATE, 2) in advanced.actions
@@ -87,9 +96,9 @@ def test_a_step_waits_for_its_pause_and_a_successful_analysis() -> None:
 
 def test_after_the_last_step_the_stable_deployment_is_promoted() -> None:
     status = _serving()
-    status = decide(_ctx(40), status, _seen(analysis=_outcome("Successful"))).status
+    status = decide(_ctx(40), status, _seen(measurements=_measured("Successful"))).status
     status = decide(_ctx(41), status, _seen(2)).status  # step 2's pods serve
-    promoted = decide(_ctx(42), status, _seen(2, analysis=_outcome("Successful")))
+    promoted = decide(_ctx(42), status, _seen(2, measurements=_measured("Successful", step=1)))
     assert promoted.status.phase == "Promoting"
     assert act.SetServingModel(CANDIDATE) in promoted.actions
     finished = decide(
@@ -105,7 +114,7 @@ def test_after_the_last_step_the_stable_deployment_is_promoted() -> None:
 
 def test_a_failed_analysis_rolls_back_with_the_measurement_as_reason() -> None:
     decision = decide(
-        _ctx(12), _serving(), _seen(analysis=_outcome("Failed", "errors: 0.4 > max 0.01"))
+        _ctx(12), _serving(), _seen(measurements=_measured("Failed", "errors: 0.4 > max 0.01"))
     )
     assert (decision.status.phase, decision.status.reason) == ("RolledBack", "AnalysisFailed")
     assert "0.4 > max 0.01" in (decision.status.message or "")
@@ -116,7 +125,9 @@ def test_a_failed_analysis_rolls_back_with_the_measurement_as_reason() -> None:
 def test_inconclusive_pauses_and_never_promotes() -> None:
     status = _serving()
     for second in (40, 400, 4000):
-        held = decide(_ctx(second), status, _seen(analysis=_outcome("Inconclusive", "no data")))
+        held = decide(
+            _ctx(second), status, _seen(measurements=_measured("Inconclusive", "no data"))
+        )
         assert held.status.phase == "Canary" and held.status.canary is not None
         assert held.status.canary.paused and held.status.canary.step_index == 0
 
@@ -126,7 +137,7 @@ def test_inconclusive_rolls_back_when_configured() -> None:
     decision = decide(
         _ctx(40, gates=online),
         _serving(gates=online),
-        _seen(analysis=_outcome("Inconclusive", "no data")),
+        _seen(measurements=_measured("Inconclusive", "no data")),
     )
     assert decision.status.reason == "AnalysisInconclusive"
     assert decision.status.phase == "RolledBack"

@@ -6,10 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 from autoretrain.api.modelretrain import ModelRetrainStatus
+from autoretrain.api.run import ModelRetrainRunSpec
 from autoretrain.lifecycle import actions as act
-from autoretrain.lifecycle.policy import PolicyInput, RunView, decide
+from autoretrain.lifecycle.policy import RECORDED_TRIGGER_LENGTH, PolicyInput, RunView, decide
 from autoretrain.lifecycle.schedule import manual_run_name, scheduled_run_name
-from tests.unit.lifecycle_fixtures import T0, spec
+from tests.support.lifecycle import T0, spec
 
 HOUR = timedelta(hours=1)
 
@@ -101,6 +102,17 @@ def test_one_run_per_distinct_trigger_value() -> None:
     assert len(_created(other.actions)) == 1
 
 
+def test_a_trigger_longer_than_a_run_records_is_cut_to_fit_and_named_by_the_whole() -> None:
+    long, longer = "x" * 5000, "x" * 5001
+    (run,) = _created(decide(_input(trigger=long)).actions)
+    assert run.trigger_value == long[:RECORDED_TRIGGER_LENGTH]
+    assert run.name == manual_run_name("churn", long) != manual_run_name("churn", longer)
+    ModelRetrainRunSpec.model_validate(  # the run's spec admits what it records
+        {"modelRetrain": "churn", "trigger": "Manual", "triggerValue": run.trigger_value}
+        | {"modelRetrainGeneration": 1}
+    )
+
+
 ACTIVE = RunView("churn-old", "Training", T0 - HOUR, started_at=T0 - HOUR)
 
 
@@ -160,5 +172,7 @@ def test_status_summarises_the_latest_run_and_degradation() -> None:
         "Ready": "False",
         "Progressing": "False",
         "Degraded": "True",
+        "ArtifactStoreReady": "True",
+        "InvalidSpec": "False",
     }
     assert status.phase == "Degraded"

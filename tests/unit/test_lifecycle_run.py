@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
+from autoretrain.api.pods import DataRange
 from autoretrain.api.run import ModelRetrainRunStatus
 from autoretrain.lifecycle import actions as act
-from autoretrain.lifecycle.observed import JobState, RunObservation
+from autoretrain.lifecycle.observed import DeploymentState, JobState, RunObservation
 from autoretrain.lifecycle.run import decide
-from tests.unit.lifecycle_fixtures import (
+from tests.support.lifecycle import (
     CANDIDATE,
     CHAMPION,
     T0,
@@ -75,7 +77,8 @@ def test_a_good_run_trains_gates_promotes_and_moves_the_champion() -> None:
 )
 def test_training_failures_end_failed_without_touching_serving(job: JobState, reason: str) -> None:
     status, actions = _walk(
-        RunObservation(champion=CHAMPION), RunObservation(champion=CHAMPION, training_job=job)
+        RunObservation(champion=CHAMPION, serving=deployment()),
+        RunObservation(champion=CHAMPION, training_job=job),
     )
     assert (status.phase, status.reason) == ("Failed", reason)
     assert _kinds(actions) == ["CreateTrainingJob"]
@@ -84,7 +87,7 @@ def test_training_failures_end_failed_without_touching_serving(job: JobState, re
 
 def test_a_gate_rejection_ends_rejected_and_serving_is_untouched() -> None:
     status, actions = _walk(
-        RunObservation(champion=CHAMPION),
+        RunObservation(champion=CHAMPION, serving=deployment()),
         RunObservation(training_job=trained()),
         RunObservation(gate_job=gate("Rejected", "roc_auc 0.61 < min 0.7")),
     )
@@ -95,7 +98,7 @@ def test_a_gate_rejection_ends_rejected_and_serving_is_untouched() -> None:
 
 def test_a_gate_runner_error_fails_the_run() -> None:
     status, _ = _walk(
-        RunObservation(),
+        RunObservation(serving=deployment()),
         RunObservation(training_job=trained()),
         RunObservation(gate_job=JobState("run-1-gate", "Failed", reason="Error")),
     )
@@ -104,15 +107,37 @@ def test_a_gate_runner_error_fails_the_run() -> None:
 
 def test_missing_children_are_recreated_not_skipped() -> None:
     """A restarted operator that finds no Job (it was never created) creates it again."""
-    status, _ = _walk(RunObservation())
+    status, _ = _walk(RunObservation(serving=deployment()))
     again = decide(ctx(), status, RunObservation(training_job=None))
-    assert again.status == status and again.actions == (act.CreateTrainingJob(),)
+    assert again.status == status and again.actions == (act.CreateTrainingJob(DataRange(), None),)
 
 
 def test_a_running_job_only_waits() -> None:
-    status, _ = _walk(RunObservation())
+    status, _ = _walk(RunObservation(serving=deployment()))
     wait = decide(ctx(), status, RunObservation(training_job=JobState("run-1-train", "Running")))
     assert wait.actions == () and wait.status == status and wait.requeue_after
+
+
+@pytest.mark.parametrize(
+    ("serving", "reason", "named"),
+    [
+        (None, "ServingDeploymentMissing", "Deployment server named by spec.serving.deploymentRef"),
+        (
+            replace(deployment(), containers=("proxy",)),
+            "ServingContainerMissing",
+            "Deployment server has no container server",
+        ),
+    ],
+)
+def test_a_run_whose_serving_reference_is_missing_fails_before_training(
+    serving: DeploymentState | None, reason: str, named: str
+) -> None:
+    decision = decide(ctx(), None, RunObservation(champion=CHAMPION, serving=serving))
+    status = decision.status
+    assert (status.phase, status.reason) == ("Failed", reason)
+    assert named in (status.message or "") and "nothing was trained" in (status.message or "")
+    assert _kinds(list(decision.actions)) == []  # no training Job
+    assert decision.actions[-1] == act.Emit("Warning", reason, status.message or "")
 
 
 def _promoting() -> ModelRetrainRunStatus:

@@ -7,11 +7,16 @@ from datetime import datetime
 from typing import Literal
 
 from autoretrain.api.common import ModelVersionRef
+from autoretrain.api.pods import DataRange
 
 
 @dataclass(frozen=True)
 class CreateTrainingJob:
     """Create the run's training Job, or adopt the one that exists."""
+
+    window: DataRange
+    champion: ModelVersionRef | None
+    """The champion when the run started, which the trainer may warm-start from."""
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,18 @@ class CreateGateJob:
     """Create the run's gate Job for the candidate, or adopt the one that exists."""
 
     candidate: ModelVersionRef
+    champion: ModelVersionRef | None
+    """The baseline the gate compares the candidate with."""
+    metadata_sha256: str | None = None
+    """The sha256 of the candidate's metadata.json the trainer reported, for the gate to check."""
+
+
+@dataclass(frozen=True)
+class StopJob:
+    """Suspend a Job whose pods cannot start: the Job controller deletes its pods, and
+    the Job stays for the audit. Kubernetes would otherwise retry until the deadline."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,7 @@ class DeleteRun:
 RunAction = (
     CreateTrainingJob
     | CreateGateJob
+    | StopJob
     | SetServingModel
     | EnsureCanary
     | DeleteCanary

@@ -11,7 +11,8 @@ import math
 from datetime import timedelta
 
 from autoretrain.api.common import ModelVersionRef
-from autoretrain.api.run import CanaryRecord, ModelRetrainRunStatus
+from autoretrain.api.online import OnlineMetric
+from autoretrain.api.run import KEPT_CANARY_MEASUREMENTS, CanaryRecord, ModelRetrainRunStatus
 from autoretrain.lifecycle.actions import (
     ClearAnnotation,
     DeleteCanary,
@@ -19,20 +20,19 @@ from autoretrain.lifecycle.actions import (
     EnsureCanary,
     RunAction,
 )
-from autoretrain.lifecycle.observed import RunObservation
-from autoretrain.lifecycle.promotion import begin_promotion
-from autoretrain.lifecycle.record import (
+from autoretrain.lifecycle.decision import (
     RunContext,
     RunDecision,
     candidate_of,
     finish,
     transition,
 )
+from autoretrain.lifecycle.judge import due_metrics, judge_step
+from autoretrain.lifecycle.observed import RunObservation
+from autoretrain.lifecycle.promotion import begin_promotion
 
 PROMOTE_ANNOTATION = "autoretrain.io/promote"
 ABORT_ANNOTATION = "autoretrain.io/abort"
-#: Measurements kept in the run status across all steps (the API allows 256).
-KEPT_MEASUREMENTS = 200
 TICK_SECONDS = 1.0
 
 
@@ -53,6 +53,18 @@ def calculate_canary_replicas(stable_replicas: int, weight: int) -> int:
     if weight >= 100:
         return max(stable_replicas, 1)
     return max(1, math.ceil(stable_replicas * weight / (100 - weight)))
+
+
+def metrics_due(
+    ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation
+) -> tuple[OnlineMetric, ...]:
+    """What the handlers should measure before this tick's step: nothing, unless a canary
+    step is under way on pods that serve, and an online metric's time has come."""
+    online, record = ctx.spec.gates.online, status.canary
+    serving = seen.canary is not None and seen.canary.rolled_out
+    if status.phase != "Canary" or online is None or record is None or not serving:
+        return ()
+    return due_metrics(online, record, ctx.now)
 
 
 def begin(
@@ -80,7 +92,7 @@ def rollback(
 
     record = status.canary
     if record is not None:
-        status = status.model_copy(update={"canary": record.model_copy(update={"weight": 0})})
+        status = status.replace(canary=record.replace(weight=0))
     return finish(
         status,
         ctx,
@@ -137,23 +149,24 @@ def step(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -
     if record.step_started_at is None:
         # A step's clock (pause, analysis delay and interval) starts once its
         # pods serve, so the first measurements are not taken on an empty canary.
-        started = record.model_copy(update={"step_started_at": ctx.now})
-        return RunDecision(status.model_copy(update={"canary": started}), (), TICK_SECONDS / 2)
+        started = record.replace(step_started_at=ctx.now)
+        return RunDecision(status.replace(canary=started), (), TICK_SECONDS / 2)
     started_at = record.step_started_at
 
     actions: list[RunAction] = []
-    outcome = seen.analysis
-    if outcome is not None:
-        kept = (*record.measurements, *outcome.new_measurements)[-KEPT_MEASUREMENTS:]
-        record = record.model_copy(update={"metrics": outcome.metrics, "measurements": kept})
-        status = status.model_copy(update={"canary": record})
+    online = ctx.spec.gates.online
+    outcome = None
+    if online is not None:
+        outcome = judge_step(online, record, seen.measurements)
+        kept = (*record.measurements, *seen.measurements)[-KEPT_CANARY_MEASUREMENTS:]
+        record = record.replace(metrics=outcome.metrics, measurements=kept)
+        status = status.replace(canary=record)
         if outcome.phase == "Failed":
             return rollback(ctx, status, "AnalysisFailed", outcome.message or "analysis failed")
     promoted = PROMOTE_ANNOTATION in seen.annotations
     if promoted:
         actions.append(ClearAnnotation(PROMOTE_ANNOTATION))
     inconclusive = outcome is not None and outcome.phase == "Inconclusive"
-    online = ctx.spec.gates.online
     if inconclusive and online is not None and online.on_inconclusive == "Rollback":
         return rollback(
             ctx,
@@ -171,13 +184,9 @@ def step(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -
     # person's decision; it never overrides a Failed analysis (handled above).
     ready = (paused_out or promoted) and (analysed or (promoted and inconclusive))
     if not ready:
-        held = status.model_copy(
-            update={
-                "canary": record.model_copy(
-                    update={"paused": inconclusive or pause_seconds is None}
-                ),
-                "reason": "AnalysisInconclusive" if inconclusive else status.reason,
-            }
+        held = status.replace(
+            canary=record.replace(paused=inconclusive or pause_seconds is None),
+            reason="AnalysisInconclusive" if inconclusive else status.reason,
         )
         return RunDecision(held, tuple(actions), TICK_SECONDS)
     if record.step_index + 1 >= len(strategy.steps):
@@ -192,12 +201,10 @@ def step(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -
     index = record.step_index + 1
     weight = strategy.steps[index].weight
     following = CanaryRecord(step_index=index, weight=weight, measurements=record.measurements)
-    advanced = status.model_copy(
-        update={
-            "canary": following,
-            "reason": "CanaryStepStarted",
-            "message": f"canary step {index + 1} at weight {weight}",
-        }
+    advanced = status.replace(
+        canary=following,
+        reason="CanaryStepStarted",
+        message=f"canary step {index + 1} at weight {weight}",
     )
 
     return RunDecision(

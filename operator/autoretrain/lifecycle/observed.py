@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from autoretrain.api.analysis import MetricPhase, MetricResult
 from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.run import CanaryMeasurement
 
@@ -19,6 +18,22 @@ class JobState:
     message: str | None = None
     """The termination message of the pod that decided the outcome."""
     reason: str | None = None
+    stuck: bool = False
+    """Failed because a pod cannot start (its image cannot be pulled, its config is
+    wrong). The Job controller never fails a Job for that, so the Job must be stopped."""
+    image_digest: str | None = None
+    """The digest of the image the deciding pod's first container ran (its status' imageID):
+    what actually ran, which a tag in the pod spec does not pin."""
+
+
+@dataclass(frozen=True)
+class StoreFault:
+    """The artifact store could not be opened or read; nothing in it is known."""
+
+    reason: str
+    """CamelCase, from the store's error class: CredentialsError, ArtifactStoreUnreachable, ..."""
+    message: str
+    """Names the Secret, key, endpoint or bucket and the S3 code; never a credential."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,8 @@ class DeploymentState:
     deadline_exceeded: bool
     model: ModelVersionRef | None
     """The model the serving container's environment names, if complete."""
+    containers: tuple[str, ...] | None = None
+    """Names of the pod template's containers; None where not observed."""
 
     @property
     def rolled_out(self) -> bool:
@@ -47,16 +64,6 @@ class DeploymentState:
 
 
 @dataclass(frozen=True)
-class AnalysisOutcome:
-    """The online analysis of the current canary step, after this tick's measurements."""
-
-    phase: MetricPhase
-    message: str | None
-    metrics: tuple[MetricResult, ...]
-    new_measurements: tuple[CanaryMeasurement, ...]
-
-
-@dataclass(frozen=True)
 class RunObservation:
     training_job: JobState | None = None
     gate_job: JobState | None = None
@@ -64,4 +71,7 @@ class RunObservation:
     canary: DeploymentState | None = None
     champion: ModelVersionRef | None = None
     annotations: dict[str, str] = field(default_factory=dict)
-    analysis: AnalysisOutcome | None = None
+    measurements: tuple[CanaryMeasurement, ...] = ()
+    """What the handlers measured this tick: the metrics ``canary.due_metrics`` named."""
+    store_fault: StoreFault | None = None
+    """Set when the registry could not be read, so ``champion`` is unknown, not absent."""

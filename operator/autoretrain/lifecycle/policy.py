@@ -1,27 +1,40 @@
 """The ModelRetrain's decisions: when to start a run, which runs to prune, its status.
 
-Pure: (spec, status, runs, champion, now) in; actions and the new status out.
+Pure: (spec, status, runs, champion, references, now) in; actions and the new status
+out. A spec that cannot be followed (``autoretrain.lifecycle.validity``) or names
+objects that are not there (``autoretrain.lifecycle.references``) says so in a
+condition, and the phase is Degraded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from autoretrain.api.analysis import duration_seconds
-from autoretrain.api.common import UNSUCCESSFUL_RUN_PHASES, Condition, set_condition
+from autoretrain.api.common import (
+    FINAL_RUN_PHASES,
+    Condition,
+    find_condition,
+    set_condition,
+)
 from autoretrain.api.modelretrain import (
     Champion,
     ModelRetrainSpec,
     ModelRetrainStatus,
     RunSummary,
 )
-from autoretrain.lifecycle import schedule
+from autoretrain.lifecycle import failures, references, schedule, validity
 from autoretrain.lifecycle.actions import CreateRun, DeleteRun, Emit, PolicyAction
+from autoretrain.lifecycle.faults import STORE_CONDITION
+from autoretrain.lifecycle.observed import StoreFault
+from autoretrain.lifecycle.references import REFERENCES_CONDITION, References
+from autoretrain.lifecycle.validity import SPEC_CONDITION, Problem
 
 #: Look at the schedule at least this often, even with no tick near.
 MAX_REQUEUE_SECONDS = 60.0
+#: The longest trigger value a run records: the limit of its spec.triggerValue.
+RECORDED_TRIGGER_LENGTH = 1024
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,7 @@ class RunView:
 
     @property
     def finished(self) -> bool:
-        return self.phase in ("Succeeded", *UNSUCCESSFUL_RUN_PHASES)
+        return self.phase in FINAL_RUN_PHASES
 
 
 @dataclass(frozen=True)
@@ -50,15 +63,20 @@ class PolicyInput:
     status: ModelRetrainStatus
     runs: Sequence[RunView]
     champion: Champion | None
+    """The champion the registry names; the last one known when ``store_fault`` is set."""
     trigger: str | None
     now: datetime
+    store_fault: StoreFault | None = None
+    references: References | None = None
+    """What the handlers found of the Deployment, container and Secret; None: not looked."""
 
 
 @dataclass(frozen=True)
 class PolicyDecision:
     status: ModelRetrainStatus
     actions: tuple[PolicyAction, ...]
-    requeue_after: float
+    requeue_after: float | None
+    """None: nothing to look at again until the object changes."""
 
 
 def _start(
@@ -109,12 +127,15 @@ def decide(p: PolicyInput) -> PolicyDecision:
             requeue = 2.0
 
     if p.trigger and p.trigger != status.last_trigger:
+        # The run records what fits its spec.triggerValue; its name hashes the whole value.
+        recorded = p.trigger[:RECORDED_TRIGGER_LENGTH]
         run = CreateRun(
-            schedule.manual_run_name(p.name, p.trigger), "Manual", trigger_value=p.trigger
+            schedule.manual_run_name(p.name, p.trigger), "Manual", trigger_value=recorded
         )
         start(run, "last_trigger", p.trigger)
 
-    if spec.schedule and not spec.suspend:
+    problem = validity.schedule_problem(spec.schedule, spec.time_zone, p.now)
+    if spec.schedule and not spec.suspend and problem is None:
         after = status.last_schedule_time or p.created_at
         due = schedule.due(
             spec.schedule, spec.time_zone, after, p.now, spec.starting_deadline_seconds
@@ -141,12 +162,89 @@ def decide(p: PolicyInput) -> PolicyDecision:
         update["next_schedule_time"] = None
 
     actions += _prune(spec, p.runs)
-    update.update(_summary(p, active))
-    new_status = status.model_copy(update=update)
+    actions += _store_news(p)
+    missing = references.missing(spec, p.references) if p.references else None
+    actions += _news(p.status, SPEC_CONDITION, "True", problem)
+    # A missing Secret fails the store too, whose Warning already says so: one per cause.
+    told = missing is not None and missing.reason == references.SECRET_MISSING and p.store_fault
+    actions += () if told else _news(p.status, REFERENCES_CONDITION, "False", missing)
+    update.update(_summary(p, active, problem, missing))
+    new_status = status.replace(**update)
     return PolicyDecision(new_status, tuple(actions), requeue)
 
 
-def _summary(p: PolicyInput, active: list[RunView]) -> dict[str, object]:
+def _news(
+    status: ModelRetrainStatus,
+    kind: str,
+    bad: str,
+    problem: Problem | references.Missing | None,
+) -> tuple[Emit, ...]:
+    """A Warning when condition ``kind`` turns ``bad`` or changes its reason; not on every look."""
+    before = find_condition(status.conditions, kind)
+    if problem is None or (before and before.status == bad and before.reason == problem.reason):
+        return ()
+    return (Emit("Warning", problem.reason, problem.message),)
+
+
+def invalid(
+    generation: int, status: ModelRetrainStatus, message: str, now: datetime
+) -> PolicyDecision:
+    """The decision on a spec the models refuse: say which fields and why; start nothing.
+
+    The runs that exist go on: each follows its own copy of the policy.
+    """
+    problem = Problem("InvalidSpec", message)
+    conditions = set_condition(status.conditions, validity.spec_condition(problem, now, generation))
+    new_status = status.replace(
+        observed_generation=generation,
+        conditions=failures.recovered(conditions, now, generation),
+        phase="Degraded",
+        next_schedule_time=None,
+    )
+    actions = _news(status, SPEC_CONDITION, "True", problem)
+    return PolicyDecision(new_status, actions, requeue_after=None)
+
+
+def _store_news(p: PolicyInput) -> tuple[Emit, ...]:
+    """A Warning when the store starts failing, or fails differently; not on every look."""
+    fault = p.store_fault
+    before = find_condition(p.status.conditions, STORE_CONDITION)
+    if fault is None or (before and before.status == "False" and before.reason == fault.reason):
+        return ()
+    return (Emit("Warning", fault.reason, f"artifact store: {fault.message}"),)
+
+
+def _references_condition(p: PolicyInput, missing: references.Missing | None) -> Condition | None:
+    if p.references is None:
+        return None
+    unread = references.unknown(p.spec, p.references)
+    if missing is None and unread is not None:
+        return Condition(
+            type=REFERENCES_CONDITION,
+            status="Unknown",
+            reason="ReferencesUnread",
+            message=unread,
+            last_transition_time=p.now,
+            observed_generation=p.generation,
+        )
+    return Condition.of(
+        REFERENCES_CONDITION,
+        missing is None,
+        missing.reason if missing else "ReferencesFound",
+        missing.message
+        if missing
+        else "the serving Deployment, its container and the Secret exist",
+        p.now,
+        p.generation,
+    )
+
+
+def _summary(
+    p: PolicyInput,
+    active: list[RunView],
+    problem: Problem | None,
+    missing: references.Missing | None,
+) -> dict[str, object]:
     latest = max(p.runs, key=lambda r: r.created_at, default=None)
     last_finished = max(
         (r for r in p.runs if r.finished), key=lambda r: r.finished_at or r.created_at, default=None
@@ -154,16 +252,11 @@ def _summary(p: PolicyInput, active: list[RunView]) -> dict[str, object]:
     current = active[0] if active else None
 
     def cond(kind: str, ok: bool, reason: str, message: str) -> Condition:
-        return Condition(
-            type=kind,
-            status="True" if ok else "False",
-            reason=reason,
-            message=message,
-            last_transition_time=p.now,
-            observed_generation=p.generation,
-        )
+        return Condition.of(kind, ok, reason, message, p.now, p.generation)
 
     degraded = last_finished is not None and last_finished.phase == "Failed"
+    # What keeps the policy from being acted on comes before the last run's failure.
+    why = problem or missing
     conditions = p.status.conditions
     for condition in (
         cond(
@@ -180,19 +273,33 @@ def _summary(p: PolicyInput, active: list[RunView]) -> dict[str, object]:
         ),
         cond(
             "Degraded",
-            degraded,
-            "LastRunFailed" if degraded else "AsExpected",
-            f"{last_finished.name}: {last_finished.reason}" if degraded and last_finished else "",
+            degraded or why is not None,
+            why.reason if why else "LastRunFailed" if degraded else "AsExpected",
+            why.message
+            if why
+            else f"{last_finished.name}: {last_finished.reason}"
+            if degraded and last_finished
+            else "",
         ),
+        cond(
+            STORE_CONDITION,
+            p.store_fault is None,
+            p.store_fault.reason if p.store_fault else "ArtifactStoreAvailable",
+            p.store_fault.message if p.store_fault else "the registry answers",
+        ),
+        validity.spec_condition(problem, p.now, p.generation),
+        _references_condition(p, missing),
     ):
-        conditions = set_condition(conditions, condition)
+        if condition is not None:
+            conditions = set_condition(conditions, condition)
+    conditions = failures.recovered(conditions, p.now, p.generation)
     phase = (
         "Suspended"
         if p.spec.suspend
         else "Running"
         if current
         else "Degraded"
-        if degraded
+        if degraded or why is not None
         else "Idle"
     )
     return {
@@ -212,11 +319,3 @@ def _summary(p: PolicyInput, active: list[RunView]) -> dict[str, object]:
         if latest
         else None,
     }
-
-
-def data_window(spec: ModelRetrainSpec, now: datetime) -> tuple[str, str]:
-    """The training data window a run covers: (start, end) in RFC 3339, or empty."""
-    if spec.data.window is None:
-        return "", ""
-    start = now - timedelta(seconds=duration_seconds(spec.data.window.lookback))
-    return start.isoformat(), now.isoformat()

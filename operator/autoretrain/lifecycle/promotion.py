@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.run import ModelRetrainRunStatus, PromotionRecord
+from autoretrain.lifecycle import decision
 from autoretrain.lifecycle.actions import DeleteCanary, MoveChampion, RunAction, SetServingModel
+from autoretrain.lifecycle.decision import RunContext, RunDecision
 from autoretrain.lifecycle.observed import RunObservation
-from autoretrain.lifecycle.record import (
-    ROLLOUT_POLL_SECONDS,
-    RunContext,
-    RunDecision,
-    candidate_of,
-    condition,
-    finish,
-    transition,
-)
 
 
 def begin_promotion(
@@ -27,10 +20,10 @@ def begin_promotion(
 ) -> RunDecision:
     """Record what serves now (to restore on failure) and patch the stable Deployment."""
     previous = seen.serving.model if seen.serving is not None else status.champion
-    moved = status.model_copy(
-        update={"conditions": condition(status, ctx, passed, True, passed, message)}
+    moved = status.replace(
+        conditions=decision.condition(status, ctx, passed, True, passed, message)
     )
-    return transition(
+    return decision.transition(
         moved,
         ctx,
         "Promoting",
@@ -43,13 +36,13 @@ def begin_promotion(
 
 def promoting(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -> RunDecision:
     """Wait for the stable rollout; on success move the champion, on failure restore."""
-    candidate = candidate_of(status)
+    candidate = decision.candidate_of(status)
     promotion = status.promotion or PromotionRecord(started_at=ctx.now)
     serving = seen.serving
     deployment = ctx.spec.serving.deployment_ref.name
     cleanup: tuple[RunAction, ...] = (DeleteCanary(),) if status.canary is not None else ()
     if candidate is None or serving is None:
-        return finish(
+        return decision.finish(
             status,
             ctx,
             "Failed",
@@ -58,10 +51,16 @@ def promoting(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservati
             cleanup,
         )
     started = promotion.started_at or ctx.now
-    timed_out = (ctx.now - started).total_seconds() > ctx.spec.serving.rollout_timeout_seconds
+    # A rollout that completed is not undone for being late: a run held while the
+    # artifact store was away finds it done and moves the champion.
+    rolled_out = serving.model == candidate and serving.rolled_out
+    timed_out = (
+        not rolled_out
+        and (ctx.now - started).total_seconds() > ctx.spec.serving.rollout_timeout_seconds
+    )
     if serving.deadline_exceeded or timed_out:
         why = "progress deadline exceeded" if serving.deadline_exceeded else "rollout timed out"
-        return finish(
+        return decision.finish(
             status,
             ctx,
             "Failed",
@@ -72,7 +71,7 @@ def promoting(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservati
         )
     if seen.champion not in (status.champion, candidate):
         restore = seen.champion or promotion.previous_champion
-        return finish(
+        return decision.finish(
             status,
             ctx,
             "Failed",
@@ -82,17 +81,15 @@ def promoting(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservati
             (SetServingModel(restore), *cleanup),
         )
     if serving.model != candidate:
-        return RunDecision(status, (SetServingModel(candidate),), ROLLOUT_POLL_SECONDS)
+        return RunDecision(status, (SetServingModel(candidate),), decision.ROLLOUT_POLL_SECONDS)
     if not serving.rolled_out:
-        return RunDecision(status, (), ROLLOUT_POLL_SECONDS)
-    done = status.model_copy(
-        update={
-            "promotion": promotion.model_copy(update={"finished_at": ctx.now}),
-            "conditions": condition(status, ctx, "Promoted", True, "Promoted", candidate.version),
-        }
+        return RunDecision(status, (), decision.ROLLOUT_POLL_SECONDS)
+    done = status.replace(
+        promotion=promotion.replace(finished_at=ctx.now),
+        conditions=decision.condition(status, ctx, "Promoted", True, "Promoted", candidate.version),
     )
     move = MoveChampion(to=candidate, expected=status.champion, run=ctx.name)
-    return finish(
+    return decision.finish(
         done,
         ctx,
         "Succeeded",

@@ -5,23 +5,19 @@ Rejected / RolledBack / Failed. Each call moves at most one phase and returns
 the actions that bring the world in line with the new status. Handlers apply
 the actions first and write the status only if all of them succeeded, so an
 operator killed between the two repeats idempotent actions and never skips one.
+A store that cannot be read is decided in ``autoretrain.lifecycle.faults``.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Literal, TypeVar
 
-from pydantic import ValidationError
-
-from autoretrain.api.gates import GateVerdictMessage
 from autoretrain.api.naming import gate_job_name, training_job_name
+from autoretrain.api.pods import GateVerdictMessage, PodReport, ReportError, TrainingReport
 from autoretrain.api.run import GateRecord, ModelRetrainRunStatus, TrainingRecord
 from autoretrain.lifecycle import canary
-from autoretrain.lifecycle.actions import CreateGateJob, CreateTrainingJob
-from autoretrain.lifecycle.observed import RunObservation
-from autoretrain.lifecycle.promotion import begin_promotion, promoting
-from autoretrain.lifecycle.record import (
+from autoretrain.lifecycle.actions import CreateGateJob, CreateTrainingJob, RunAction, StopJob
+from autoretrain.lifecycle.decision import (
     POLL_SECONDS,
     RunContext,
     RunDecision,
@@ -30,14 +26,42 @@ from autoretrain.lifecycle.record import (
     finish,
     transition,
 )
+from autoretrain.lifecycle.faults import store_answered, store_failed
+from autoretrain.lifecycle.observed import JobState, RunObservation
+from autoretrain.lifecycle.promotion import begin_promotion, promoting
+from autoretrain.lifecycle.references import missing_for_run
+from autoretrain.lifecycle.schedule import data_window
+
+#: How a run ends when its Job failed, or reported nonsense, per the Job's step.
+_JOB_FAILED = {"training": "TrainingFailed", "gate": "GateError"}
+_REPORT_INVALID = {"training": "TrainingReportInvalid", "gate": "GateReportInvalid"}
+Report = TypeVar("Report", bound=PodReport)
 
 
-def _parse_message(message: str | None) -> dict[str, Any] | None:
+def _reported(
+    kind: type[Report],
+    ctx: RunContext,
+    status: ModelRetrainRunStatus,
+    job: JobState,
+    step: Literal["training", "gate"],
+    failed: ModelRetrainRunStatus,
+) -> Report | RunDecision:
+    """What a finished Job reported, or the decision that ends the run: the Job failed
+    (``failed`` is the status to end with), or its termination message is no report.
+
+    A Job failed only by our reading of its pods (they cannot start) still runs, so
+    it is stopped: it must not keep retrying.
+    """
+    if job.outcome == "Failed":
+        detail = f"{step} Job {job.name} failed: {job.reason or 'no reason given'}"
+        detail += f"; {job.message}" if job.message else ""
+        stop: tuple[RunAction, ...] = (StopJob(job.name),) if job.stuck else ()
+        return finish(failed, ctx, "Failed", _JOB_FAILED[step], detail, stop)
     try:
-        parsed = json.loads(message or "")
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
+        return kind.from_termination_message(job.message)
+    except ReportError as error:
+        message = f"the {step} Job's termination message is not a valid report: {error}"
+        return finish(status, ctx, "Failed", _REPORT_INVALID[step], message)
 
 
 def decide(
@@ -47,6 +71,9 @@ def decide(
     status = status or ModelRetrainRunStatus()
     if status.finished:
         return RunDecision(status)
+    if seen.store_fault is not None:
+        return store_failed(ctx, status, seen.store_fault)
+    status = store_answered(ctx, status)
     step = {
         "Pending": _pending,
         "Training": _training,
@@ -57,7 +84,17 @@ def decide(
     return step(ctx, status, seen)
 
 
+def _create_training_job(ctx: RunContext, status: ModelRetrainRunStatus) -> CreateTrainingJob:
+    """The data window ends at the run's scheduled time, or when a manual run started."""
+    end = ctx.scheduled_time or status.started_at or ctx.now
+    return CreateTrainingJob(data_window(ctx.spec.data.window, end), status.champion)
+
+
 def _pending(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -> RunDecision:
+    missing = missing_for_run(ctx.spec, seen.serving)
+    if missing is not None:  # fail fast: a candidate could never be served
+        text = f"{missing.message}; nothing was trained and serving was not changed"
+        return finish(status.replace(champion=seen.champion), ctx, "Failed", missing.reason, text)
     training = TrainingRecord(
         job_name=training_job_name(ctx.name), version=ctx.name, started_at=ctx.now
     )
@@ -72,7 +109,7 @@ def _pending(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservatio
         "Training",
         "TrainingStarted",
         f"training Job {training.job_name} created",
-        (CreateTrainingJob(),),
+        (_create_training_job(ctx, status.replace(champion=seen.champion)),),
         started_at=ctx.now,
         champion=seen.champion,
         training=training,
@@ -84,52 +121,33 @@ def _pending(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservatio
 def _training(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -> RunDecision:
     job = seen.training_job
     if job is None:
-        return RunDecision(status, (CreateTrainingJob(),), POLL_SECONDS)
+        return RunDecision(status, (_create_training_job(ctx, status),), POLL_SECONDS)
     if job.outcome == "Running":
         return RunDecision(status, (), POLL_SECONDS)
     training = status.training or TrainingRecord()
-    if job.outcome == "Failed":
-        failed = status.model_copy(
-            update={
-                "training": training.model_copy(update={"finished_at": ctx.now}),
-                "conditions": condition(
-                    status, ctx, "Trained", False, "TrainingFailed", job.reason or ""
-                ),
-            }
+    failed = status.replace(
+        training=training.replace(finished_at=ctx.now),
+        conditions=condition(status, ctx, "Trained", False, "TrainingFailed", job.reason or ""),
+    )
+    report = _reported(TrainingReport, ctx, status, job, "training", failed)
+    if isinstance(report, RunDecision):
+        return report
+    trained = status.replace(
+        training=training.replace(
+            candidate_uri=report.candidate_uri,
+            sha256=report.sha256,
+            metrics=report.metrics,
+            metadata_uri=report.metadata_uri,
+            metadata_sha256=report.metadata_sha256,
+            finished_at=ctx.now,
         )
-        return finish(
-            failed,
-            ctx,
-            "Failed",
-            "TrainingFailed",
-            f"training Job {job.name} failed: {job.reason or 'no reason given'}"
-            + (f"; {job.message}" if job.message else ""),
-        )
-    report = _parse_message(job.message)
-    try:
-        assert report is not None
-        training = training.model_validate(
-            {
-                **training.model_dump(),
-                "candidate_uri": report["candidateUri"],
-                "sha256": report["sha256"],
-                "metrics": report.get("metrics", {}),
-                "metadata_uri": report.get("metadataUri"),
-                "finished_at": ctx.now,
-            }
-        )
-    except (AssertionError, KeyError, ValidationError) as error:
-        return finish(
-            status,
-            ctx,
-            "Failed",
-            "TrainingReportInvalid",
-            f"the training Job's termination message is not a valid report: {error}",
-        )
-    trained = status.model_copy(update={"training": training})
+    )
     candidate = candidate_of(trained)
-    assert candidate is not None
-    lineage = {**status.lineage, **{k: str(v) for k, v in (report.get("lineage") or {}).items()}}
+    if candidate is None:  # the report names a candidate, so only a nameless run gets here
+        return finish(status, ctx, "Failed", "CandidateMissing", "no candidate was recorded")
+    lineage = {**status.lineage, **report.lineage}
+    if job.image_digest:  # what the pod ran, whatever the trainer believes it ran
+        lineage["imageDigest"] = job.image_digest
     return transition(
         trained,
         ctx,
@@ -137,7 +155,7 @@ def _training(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservati
         "GateStarted",
         f"candidate {candidate.version} trained (sha256 {candidate.sha256[:12]}); gate Job "
         f"{gate_job_name(ctx.name)} created",
-        (CreateGateJob(candidate),),
+        (CreateGateJob(candidate, trained.champion, report.metadata_sha256),),
         condition_type="Trained",
         gate=GateRecord(job_name=gate_job_name(ctx.name)),
         lineage=lineage,
@@ -150,56 +168,49 @@ def _gating(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation
     if candidate is None:
         return finish(status, ctx, "Failed", "CandidateMissing", "no candidate was recorded")
     if job is None:
-        return RunDecision(status, (CreateGateJob(candidate),), POLL_SECONDS)
+        pinned = status.training.metadata_sha256 if status.training else None
+        return RunDecision(
+            status, (CreateGateJob(candidate, status.champion, pinned),), POLL_SECONDS
+        )
     if job.outcome == "Running":
         return RunDecision(status, (), POLL_SECONDS)
     gate = status.gate or GateRecord(job_name=job.name)
-    if job.outcome == "Failed":
-        return finish(
-            status,
-            ctx,
-            "Failed",
-            "GateError",
-            f"gate Job {job.name} failed: {job.reason or ''} {job.message or ''}".strip(),
-        )
-    try:
-        verdict = GateVerdictMessage.model_validate_json(job.message or "")
-    except ValidationError as error:
-        return finish(
-            status,
-            ctx,
-            "Failed",
-            "GateReportInvalid",
-            f"the gate Job's termination message is not a valid verdict: {error}",
-        )
-    gate = gate.model_copy(
-        update={
-            "verdict": verdict.verdict,
-            "reason": verdict.reason,
-            "report_uri": verdict.report_uri,
-            "checks": tuple(verdict.checks),
-            "truncated": verdict.truncated,
-        }
+    verdict = _reported(GateVerdictMessage, ctx, status, job, "gate", status)
+    if isinstance(verdict, RunDecision):
+        return verdict
+    gate = gate.replace(
+        verdict=verdict.verdict,
+        reason=verdict.reason,
+        report_uri=verdict.report_uri,
+        checks=tuple(verdict.checks),
+        truncated=verdict.truncated,
     )
-    gated = status.model_copy(update={"gate": gate})
+    gated = status.replace(gate=gate)
+    has_canary = ctx.spec.canary is not None and bool(ctx.spec.canary.steps)
+    if verdict.verdict == "Inconclusive":
+        # The holdout could not vouch for the candidate: only live evidence may, so an
+        # Inconclusive gate goes on only to a canary, and only when the policy says so.
+        policy = ctx.spec.gates.offline.on_inconclusive
+        if policy == "Canary" and has_canary:
+            message = f"{verdict.reason}; onInconclusive is Canary: the canary decides"
+            unsure = condition(gated, ctx, "GatePassed", False, "GateInconclusive", message)
+            return canary.begin(ctx, gated.replace(conditions=unsure), seen, candidate)
+        why = "onInconclusive is Reject" if policy == "Reject" else "there is no canary to decide"
+        message = f"{verdict.reason}; {why}"
+        gated = gated.replace(
+            conditions=condition(gated, ctx, "GatePassed", False, "GateInconclusive", message)
+        )
+        return finish(gated, ctx, "Rejected", "GateInconclusive", message)
     if verdict.verdict == "Rejected":
-        gated = gated.model_copy(
-            update={
-                "conditions": condition(
-                    gated, ctx, "GatePassed", False, "GateRejected", verdict.reason
-                )
-            }
+        gated = gated.replace(
+            conditions=condition(gated, ctx, "GatePassed", False, "GateRejected", verdict.reason)
         )
         return finish(gated, ctx, "Rejected", "GateRejected", verdict.reason)
-    if ctx.spec.canary is not None and ctx.spec.canary.steps:
+    if has_canary:
         return canary.begin(
             ctx,
-            gated.model_copy(
-                update={
-                    "conditions": condition(
-                        gated, ctx, "GatePassed", True, "GatePassed", verdict.reason
-                    )
-                }
+            gated.replace(
+                conditions=condition(gated, ctx, "GatePassed", True, "GatePassed", verdict.reason)
             ),
             seen,
             candidate,

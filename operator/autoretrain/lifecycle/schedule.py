@@ -9,6 +9,10 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from autoretrain.api.online import duration_seconds
+from autoretrain.api.pods import DataRange
+from autoretrain.api.workload import DataWindow
+
 
 def _zone(time_zone: str | None) -> ZoneInfo:
     return ZoneInfo(time_zone or "UTC")
@@ -93,3 +97,17 @@ def manual_run_name(model_retrain: str, trigger_value: str) -> str:
     """
     digest = hashlib.sha256(trigger_value.encode()).hexdigest()[:8]
     return f"{model_retrain}-m-{digest}"
+
+
+def data_window(window: DataWindow | None, end: datetime) -> DataRange:
+    """The training data a run covers, ending at its scheduled time; empty without a window.
+
+    >>> day = data_window(DataWindow(lookback="24h"), datetime(2024, 1, 2, 2, tzinfo=UTC))
+    >>> day.start.isoformat() if day.start else None
+    '2024-01-01T02:00:00+00:00'
+    >>> data_window(None, datetime(2024, 1, 2, 2, tzinfo=UTC)) == DataRange()
+    True
+    """
+    if window is None:
+        return DataRange()
+    return DataRange(start=end - timedelta(seconds=duration_seconds(window.lookback)), end=end)

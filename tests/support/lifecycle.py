@@ -1,4 +1,4 @@
-"""Shared builders for the lifecycle's table-driven tests."""
+"""Builders of specs, contexts and observations for the lifecycle's table-driven tests."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.modelretrain import ModelRetrainSpec
+from autoretrain.lifecycle.decision import RunContext
 from autoretrain.lifecycle.observed import DeploymentState, JobState
-from autoretrain.lifecycle.record import RunContext
 
 T0 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -19,9 +19,10 @@ CANDIDATE = ModelVersionRef(
 )
 
 
-def spec(**overrides: Any) -> ModelRetrainSpec:
-    wire: dict[str, Any] = {
-        "artifacts": {"uri": "file:///m/"},
+def spec_wire(artifacts: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """A ModelRetrain spec as a user writes it, serving from Deployment ``server``."""
+    return {
+        "artifacts": artifacts or {"uri": "file:///m/"},
         "data": {"train": "file:///d/train.csv", "holdout": "file:///d/holdout.csv"},
         "training": {
             "template": {
@@ -29,17 +30,26 @@ def spec(**overrides: Any) -> ModelRetrainSpec:
                     "containers": [
                         {
                             "name": "train",
-                            "image": "x",
+                            "image": "trainer:1",
                             "command": ["python", "-m", "autoretrain.train"],
                         }
                     ]
                 }
             }
         },
+        "gates": {
+            "offline": {
+                "labelColumn": "churned",
+                "checks": [{"metric": {"metric": "roc_auc", "min": 0.7}}],
+            }
+        },
         "serving": {"deploymentRef": {"name": "server"}, "container": "server"},
         **overrides,
     }
-    return ModelRetrainSpec.model_validate(wire)
+
+
+def spec(**overrides: Any) -> ModelRetrainSpec:
+    return ModelRetrainSpec.model_validate(spec_wire(**overrides))
 
 
 def ctx(at: timedelta = timedelta(0), **overrides: Any) -> RunContext:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from autoretrain.api.common import Condition, ModelVersionRef, set_condition
-from autoretrain.api.modelretrain import ModelRetrainSpec
+from autoretrain.api.policy import RunPolicy
 from autoretrain.api.run import ModelRetrainRunStatus
 from autoretrain.lifecycle.actions import Emit, RunAction
 
@@ -27,8 +26,10 @@ class RunDecision:
 class RunContext:
     name: str
     generation: int
-    spec: ModelRetrainSpec
+    spec: RunPolicy
     now: datetime
+    scheduled_time: datetime | None = None
+    """The schedule tick the run is for; a manual run has none."""
 
 
 def candidate_of(status: ModelRetrainRunStatus) -> ModelVersionRef | None:
@@ -49,15 +50,7 @@ def condition(
     message: str = "",
 ) -> tuple[Condition, ...]:
     return set_condition(
-        status.conditions,
-        Condition(
-            type=kind,
-            status="True" if ok else "False",
-            reason=reason,
-            message=message[:32768],
-            last_transition_time=ctx.now,
-            observed_generation=ctx.generation,
-        ),
+        status.conditions, Condition.of(kind, ok, reason, message, ctx.now, ctx.generation)
     )
 
 
@@ -70,14 +63,12 @@ def finish(
     extra: tuple[RunAction, ...] = (),
 ) -> RunDecision:
     ok = phase == "Succeeded"
-    done = status.model_copy(
-        update={
-            "phase": phase,
-            "reason": reason,
-            "message": message[:4096],
-            "finished_at": ctx.now,
-            "conditions": condition(status, ctx, "Complete", ok, reason, message),
-        }
+    done = status.replace(
+        phase=phase,
+        reason=reason,
+        message=message[:4096],
+        finished_at=ctx.now,
+        conditions=condition(status, ctx, "Complete", ok, reason, message),
     )
     event = Emit("Normal" if ok else "Warning", reason, message or phase)
     return RunDecision(done, (*extra, event))
@@ -91,19 +82,16 @@ def transition(
     message: str,
     actions: tuple[RunAction, ...],
     condition_type: str | None = None,
-    **update: Any,
+    **changes: object,
 ) -> RunDecision:
-    """Move to ``phase``, optionally marking ``condition_type`` True, with an Event."""
+    """Move to ``phase``, optionally marking ``condition_type`` True, with an Event.
+
+    ``changes`` are more status fields, checked as ``ApiModel.replace`` checks them.
+    """
     conditions = status.conditions
     if condition_type is not None:
         conditions = condition(status, ctx, condition_type, True, reason, message)
-    moved = status.model_copy(
-        update={
-            "phase": phase,
-            "reason": reason,
-            "message": message,
-            "conditions": conditions,
-            **update,
-        }
+    moved = status.replace(
+        phase=phase, reason=reason, message=message, conditions=conditions, **changes
     )
     return RunDecision(moved, (*actions, Emit("Normal", reason, message)), requeue_after=0.1)
