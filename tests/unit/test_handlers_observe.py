@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from autoretrain.handlers.observe import deployment_state, gate_state, job_state
+import pytest
+
+from autoretrain.handlers.observe import CANNOT_START, deployment_state, gate_state, job_state
 from autoretrain.kube import manifests
-from tests.unit.lifecycle_fixtures import CANDIDATE, CHAMPION, spec
+from tests.support.lifecycle import CANDIDATE, CHAMPION, spec
 
 PASSED = {
     "verdict": "Passed",
@@ -129,3 +131,64 @@ def test_a_deployment_is_rolled_out_only_when_every_replica_is_current() -> None
         {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
     ]
     assert deployment_state(spec(), deployment).deadline_exceeded
+
+
+def _waiting(reason: str, phase: str = "Pending", **extra: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "train", "image": "x:1"}]},
+        "status": {
+            "phase": phase,
+            "containerStatuses": [
+                {"name": "train", "state": {"waiting": {"reason": reason, **extra}}}
+            ],
+        },
+    }
+
+
+RUNNING_JOB = {"metadata": {"name": "j"}, "status": {"active": 1}}
+
+
+def test_a_first_pull_error_is_not_final_but_the_back_off_is() -> None:
+    assert {"ImagePullBackOff", "CreateContainerConfigError"} <= CANNOT_START
+    assert not {"ErrImagePull", "ContainerCreating"} & CANNOT_START
+
+
+@pytest.mark.parametrize("reason", sorted(CANNOT_START))
+def test_a_pod_that_cannot_start_fails_the_job_naming_container_image_and_reason(
+    reason: str,
+) -> None:
+    state = job_state(RUNNING_JOB, [_waiting(reason, message="why")])
+    assert (state.outcome, state.stuck) == ("Failed", True)
+    assert state.reason == f'container train: {reason}: image "x:1": why'
+
+
+@pytest.mark.parametrize("reason", ["ErrImagePull", "ContainerCreating", "PodInitializing"])
+def test_a_pod_still_on_its_way_keeps_the_job_running(reason: str) -> None:
+    assert job_state(RUNNING_JOB, [_waiting(reason)]).outcome == "Running"
+
+
+def test_an_init_container_that_cannot_start_counts_too() -> None:
+    pod = _waiting("Running")
+    pod["spec"]["initContainers"] = [{"name": "fetch", "image": "fetch:2"}]
+    pod["status"]["initContainerStatuses"] = [
+        {"name": "fetch", "state": {"waiting": {"reason": "ImagePullBackOff"}}}
+    ]
+    state = job_state(RUNNING_JOB, [pod])
+    assert state.reason == 'container fetch: ImagePullBackOff: image "fetch:2"'
+
+
+def test_an_oom_killed_container_is_named_in_the_failure() -> None:
+    failed = {
+        "metadata": {"name": "j"},
+        "status": {
+            "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+        },
+    }
+    pod = _pod("Failed")
+    pod["status"]["containerStatuses"] = [
+        {"name": "train", "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}
+    ]
+    state = job_state(failed, [pod])
+    assert state.reason == "BackoffLimitExceeded; container train: OOMKilled (exit code 137)"
+    assert not state.stuck

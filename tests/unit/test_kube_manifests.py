@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+from autoretrain.api.pods import DataRange
 from autoretrain.kube import manifests
-from tests.unit.lifecycle_fixtures import CANDIDATE, CHAMPION, spec
+from tests.support.lifecycle import CANDIDATE, CHAMPION, spec
 
 RUN: dict[str, Any] = {
     "metadata": {"name": "churn-m-1", "namespace": "ml", "uid": "u-1"},
@@ -23,7 +25,7 @@ def test_the_training_job_is_owned_restricted_and_gets_its_inputs() -> None:
         spec(artifacts={"uri": "s3://models/churn/", "secretRef": {"name": "s3"}}),
         RUN,
         CHAMPION,
-        ("2026-01-01T00:00:00", "2026-01-31T00:00:00"),
+        DataRange(start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime(2026, 1, 31, tzinfo=UTC)),
     )
     assert job["metadata"]["name"] == "churn-m-1-train"
     assert job["metadata"]["ownerReferences"][0]["uid"] == "u-1"
@@ -38,7 +40,7 @@ def test_the_training_job_is_owned_restricted_and_gets_its_inputs() -> None:
     env = _env(container)
     assert env["AUTORETRAIN_OUTPUT_URI"] == "s3://models/churn/versions/churn-m-1/"
     assert env["AUTORETRAIN_CHAMPION_URI"] == CHAMPION.uri
-    assert env["AUTORETRAIN_DATA_WINDOW_START"] == "2026-01-01T00:00:00"
+    assert env["AUTORETRAIN_DATA_WINDOW_START"] == "2026-01-01T00:00:00+00:00"
     assert container["envFrom"] == [{"secretRef": {"name": "s3"}}]
     assert not any(k.startswith("AWS_") for k in env)  # credentials only by reference
 
@@ -52,7 +54,7 @@ def test_a_users_security_context_is_kept_field_by_field() -> None:
             ],
         }
     }
-    job = manifests.training_job(spec(training={"template": template}), RUN, None, ("", ""))
+    job = manifests.training_job(spec(training={"template": template}), RUN, None, DataRange())
     pod = job["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsUser"] == 1000
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -65,7 +67,7 @@ def test_the_gate_job_carries_the_gates_and_both_models() -> None:
     job = manifests.gate_job(spec(), RUN, CANDIDATE, CHAMPION)
     (container,) = job["spec"]["template"]["spec"]["containers"]
     env = _env(container)
-    assert container["command"] == ["python", "-m", "autoretrain.gate"]
+    assert container["command"] == ["python", "-m", "autoretrain.gates"]
     assert env["AUTORETRAIN_CANDIDATE_SHA256"] == CANDIDATE.sha256
     assert env["AUTORETRAIN_CHAMPION_SHA256"] == CHAMPION.sha256
     assert json.loads(env["AUTORETRAIN_GATES"])["labelColumn"]

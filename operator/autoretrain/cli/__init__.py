@@ -1,1 +1,1 @@
-
+"""The ``autoretrain`` command: run the operator, check the API. May import every package."""

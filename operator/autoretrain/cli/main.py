@@ -1,7 +1,9 @@
-"""``autoretrain``: run the operator, or check that the API is served.
+"""``autoretrain``: run the operator, check that the API is served, or gate on a laptop.
 
 autoretrain operator [kopf run options]   watch every namespace and reconcile
 autoretrain check-api                     exit 0 when both kinds are served
+autoretrain gate --policy F --candidate DIR [--champion DIR] --holdout FILE
+                                          the offline gate on local files (see --help)
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         return _operator(args[1:])
     if args and args[0] == "check-api":
         return _check_api()
+    if args and args[0] == "gate":
+        from autoretrain.cli import gate
+
+        return gate.main(args[1:])
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -1,4 +1,13 @@
-"""Reconciles one ModelRetrain: starts runs, prunes history, summarises status."""
+"""Reconciles one ModelRetrain: starts runs, prunes history, summarises status.
+
+An artifact store that cannot be read does not stop the schedule: the status
+says so (``ArtifactStoreReady=False`` with the store's reason) and keeps the
+last champion it knew, and runs start as due, to fail with the reason themselves.
+The serving Deployment, its container and the artifacts Secret are looked up on
+every pass, for ``ReferencesResolved``; a spec the models refuse is reported as
+``InvalidSpec``; and any other failure is recorded on the object
+(``Reconciled=False`` and a Warning Event) before the work queue retries it.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +15,30 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from autoretrain.api.common import API_VERSION, parse_wire
+from pydantic import ValidationError
+
+from autoretrain.api.common import API_VERSION, field_errors, parse_wire
 from autoretrain.api.modelretrain import (
+    KIND,
     TRIGGER_ANNOTATION,
     Champion,
-    ModelRetrain,
+    ModelRetrainSpec,
     ModelRetrainStatus,
 )
-from autoretrain.handlers import stores
+from autoretrain.api.policy import RunPolicy
+from autoretrain.handlers import failures, observe, operator_metrics, stores
 from autoretrain.handlers.context import Context
+from autoretrain.kube.client import KubeApiError
 from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL
 from autoretrain.lifecycle import actions as act
 from autoretrain.lifecycle import policy
+from autoretrain.lifecycle.observed import StoreFault
+from autoretrain.lifecycle.references import References
+from autoretrain.store.errors import StoreError
+from autoretrain.store.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
-KIND = "ModelRetrain"
 
 
 def _time(text: str | None) -> datetime | None:
@@ -43,12 +60,14 @@ def _view(run: Obj) -> policy.RunView:
     )
 
 
-def _run_body(mr: Obj, create: act.CreateRun) -> Obj:
+def _run_body(mr: Obj, create: act.CreateRun, policy: RunPolicy) -> Obj:
+    """The run, with its own copy of the policy it will follow."""
     meta = mr["metadata"]
     spec: Obj = {
         "modelRetrain": meta["name"],
         "trigger": create.trigger,
         "modelRetrainGeneration": meta.get("generation", 1),
+        "policy": RunPolicy.of(policy).to_wire(),
     }
     if create.scheduled_time is not None:
         spec["scheduledTime"] = create.scheduled_time.isoformat().replace("+00:00", "Z")
@@ -76,50 +95,137 @@ def _run_body(mr: Obj, create: act.CreateRun) -> Obj:
     }
 
 
+def _champion(registry: ModelRegistry) -> Champion | None:
+    record = registry.champion()
+    if record is None:
+        return None
+    metrics: dict[str, float] = {}
+    try:
+        metrics = {
+            k: float(v) for k, v in registry.metadata(record.version).training_metrics.items()
+        }
+    except Exception:  # metrics are a convenience; the pointer is what matters
+        log.debug("no metrics for %s", record.version)
+    return Champion(
+        version=record.version,
+        uri=record.model_uri,
+        sha256=record.sha256,
+        promoted_at=record.at,
+        metrics=metrics,
+    )
+
+
 def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     mr = ctx.kube.get(KIND, namespace, name)
     if mr is None or mr["metadata"].get("deletionTimestamp"):
         return None
-    model = parse_wire(ModelRetrain, mr)
-    status = model.status or ModelRetrainStatus()
-    runs = ctx.kube.list("ModelRetrainRun", namespace, f"{MODEL_RETRAIN_LABEL}={name}")
-    registry = stores.registry_for(ctx.kube, namespace, model.spec)
-    record = registry.champion()
-    champion = None
-    if record is not None:
-        metrics: dict[str, float] = {}
-        try:
-            metrics = {
-                k: float(v) for k, v in registry.metadata(record.version).training_metrics.items()
-            }
-        except Exception:  # metrics are a convenience; the pointer is what matters
-            log.debug("no metrics for %s", record.version)
-        champion = Champion(
-            version=record.version,
-            uri=record.model_uri,
-            sha256=record.sha256,
-            promoted_at=record.at,
-            metrics=metrics,
+    try:
+        return _reconcile(ctx, mr)
+    except Exception as error:
+        failures.record(ctx, KIND, mr, error)
+        raise  # the work queue retries with its bounded backoff
+
+
+def _status(mr: Obj) -> ModelRetrainStatus:
+    """The status as written, or a fresh one if the models refuse it (it is rewritten)."""
+    try:
+        found: ModelRetrainStatus = parse_wire(ModelRetrainStatus, mr.get("status") or {})
+    except ValidationError as error:
+        meta = mr["metadata"]
+        log.warning(
+            "modelretrain %s/%s: status rewritten: %s",
+            meta["namespace"],
+            meta["name"],
+            field_errors(error, "status"),
         )
-    created = _time(mr["metadata"]["creationTimestamp"])
+        return ModelRetrainStatus()
+    return found
+
+
+def _reconcile(ctx: Context, mr: Obj) -> float | None:
+    meta = mr["metadata"]
+    namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation", 1)
+    status = _status(mr)
+    try:
+        spec: ModelRetrainSpec = parse_wire(ModelRetrainSpec, mr.get("spec") or {})
+    except ValidationError as error:
+        message = field_errors(error, "spec")
+        return _act(ctx, mr, status, policy.invalid(generation, status, message, ctx.clock()))
+    runs = ctx.kube.list("ModelRetrainRun", namespace, f"{MODEL_RETRAIN_LABEL}={name}")
+    fault: StoreFault | None = None
+    try:
+        champion = _champion(stores.registry_for(ctx.kube, namespace, spec))
+    except StoreError as error:
+        log.warning("modelretrain %s/%s: artifact store: %s", namespace, name, error)
+        champion, fault = status.champion, stores.fault_of(error)
+    created = _time(meta["creationTimestamp"])
     assert created is not None
     decision = policy.decide(
         policy.PolicyInput(
             name=name,
-            generation=mr["metadata"].get("generation", 1),
+            generation=generation,
             created_at=created,
-            spec=model.spec,
+            spec=spec,
             status=status,
             runs=[_view(r) for r in runs],
             champion=champion,
-            trigger=(mr["metadata"].get("annotations") or {}).get(TRIGGER_ANNOTATION),
+            trigger=(meta.get("annotations") or {}).get(TRIGGER_ANNOTATION),
             now=ctx.clock(),
+            store_fault=fault,
+            references=_references(ctx, namespace, spec),
         )
     )
+    requeue = _act(ctx, mr, status, decision, spec)
+    operator_metrics.observe_modelretrain(
+        namespace,
+        name,
+        runs,
+        champion.promoted_at if champion else None,
+        # Only a schedule the policy follows has an interval: it has a next tick.
+        spec.schedule if decision.status.next_schedule_time else None,
+        spec.time_zone,
+        spec.suspend,
+        ctx.clock(),
+    )
+    return requeue
+
+
+def _references(ctx: Context, namespace: str, spec: RunPolicy) -> References:
+    """Whether the serving Deployment, its containers and the Secret are there.
+
+    A read that is refused (the operator may not read Secrets) leaves that part unknown.
+    """
+
+    def found(kind: str, name: str) -> tuple[bool | None, Obj | None]:
+        try:
+            obj = ctx.kube.get(kind, namespace, name)
+        except KubeApiError as error:
+            if error.status != 403:
+                raise
+            return None, None
+        return obj is not None, obj
+
+    there, deployment = found("Deployment", spec.serving.deployment_ref.name)
+    secret_ref = spec.artifacts.secret_ref
+    secret = found("Secret", secret_ref.name)[0] if secret_ref else None
+    containers = observe.container_names(deployment) if deployment else ()
+    return References(deployment=there, containers=containers, secret=secret)
+
+
+def _act(
+    ctx: Context,
+    mr: Obj,
+    status: ModelRetrainStatus,
+    decision: policy.PolicyDecision,
+    spec: RunPolicy | None = None,
+) -> float | None:
+    """Carry out the decision's actions, then write its status if it changed."""
+    namespace, name = mr["metadata"]["namespace"], mr["metadata"]["name"]
     for action in decision.actions:
         match action:
             case act.CreateRun():
-                ctx.kube.create("ModelRetrainRun", namespace, _run_body(mr, action))
+                assert spec is not None, "runs start only from a spec the models accept"
+                ctx.kube.create("ModelRetrainRun", namespace, _run_body(mr, action, spec))
                 ctx.kube.event(
                     mr, "Normal", "RunCreated", f"{action.name} started ({action.trigger})"
                 )

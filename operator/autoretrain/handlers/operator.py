@@ -18,11 +18,11 @@ from kubernetes import client, config
 
 from autoretrain.analysis.prometheus import PrometheusProvider
 from autoretrain.analysis.provider import MetricsProvider, NullProvider
-from autoretrain.api.common import GROUP, VERSION
-from autoretrain.handlers import metrics, modelretrains, runs
+from autoretrain.handlers import leadership, modelretrains, operator_metrics, runs
 from autoretrain.handlers.context import Context
-from autoretrain.handlers.workqueue import Key, WorkQueue
+from autoretrain.handlers.workqueue import DEFAULT_WORKERS, Key, WorkQueue
 from autoretrain.kube.client import ApiKube
+from autoretrain.kube.kinds import KINDS
 from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL, RUN_LABEL
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,22 @@ def _metrics() -> MetricsProvider:
     address = os.environ.get("AUTORETRAIN_PROMETHEUS_URL")
     # Without a metrics backend every measurement is Inconclusive, which never promotes.
     return PrometheusProvider(address) if address else NullProvider()
+
+
+def workers_from_env(env: Mapping[str, str] = os.environ) -> int:
+    """How many reconciles run at once: AUTORETRAIN_WORKERS (the chart's ``workers``).
+
+    >>> workers_from_env({}), workers_from_env({"AUTORETRAIN_WORKERS": "2"})
+    (8, 2)
+    >>> workers_from_env({"AUTORETRAIN_WORKERS": "0"})
+    Traceback (most recent call last):
+    ...
+    ValueError: AUTORETRAIN_WORKERS must be a whole number >= 1, not '0'
+    """
+    text = env.get("AUTORETRAIN_WORKERS", "").strip() or str(DEFAULT_WORKERS)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"AUTORETRAIN_WORKERS must be a whole number >= 1, not {text!r}")
+    return int(text)
 
 
 def make_reconciler(ctx: Context) -> Any:
@@ -61,10 +77,15 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     ctx = Context(kube=ApiKube(_api_client()), metrics=_metrics())
     port = os.environ.get("AUTORETRAIN_METRICS_PORT")
     if port:
-        metrics.serve(int(port))
-    queue = WorkQueue(make_reconciler(ctx))
+        operator_metrics.serve(int(port))
+    queue = WorkQueue(make_reconciler(ctx), workers=workers_from_env())
     memo["queue"] = queue
-    memo["worker"] = asyncio.create_task(queue.run())
+    # Every replica watches and queues; the Lease's holder alone works the queue, with
+    # all its workers: a replica that does not lead never starts one.
+    elector = leadership.elector_from_env(ctx.kube)
+    work = queue.run() if elector is None else elector.lead(queue.run)
+    memo["elector"] = elector
+    memo["worker"] = asyncio.create_task(work)
 
 
 @kopf.on.cleanup()
@@ -72,6 +93,15 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     worker = memo.get("worker")
     if worker is not None:
         worker.cancel()
+    queue = memo.get("queue")
+    if queue is not None:
+        # The elector runs the queue in a task of its own, which cancelling the elector
+        # leaves running: stop the workers themselves, and let their reconciles in
+        # flight finish before the Lease goes to a successor that would redo them.
+        await queue.close()
+    elector = memo.get("elector")
+    if elector is not None:
+        await asyncio.to_thread(elector.release)
 
 
 def _queue(memo: Any) -> WorkQueue:
@@ -79,12 +109,22 @@ def _queue(memo: Any) -> WorkQueue:
     return queue
 
 
-@kopf.on.event(GROUP, VERSION, "modelretrains")
-async def modelretrain_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+def _resource(kind: str) -> tuple[str, str, str]:
+    """What kopf watches, from the same table the Kubernetes seam uses."""
+    entry = KINDS[kind]
+    return entry.group, entry.version, entry.plural
+
+
+@kopf.on.event(*_resource("ModelRetrain"))
+async def modelretrain_changed(
+    namespace: str | None, name: str, memo: Any, type: str | None, **_: Any
+) -> None:
+    if type == "DELETED":
+        operator_metrics.forget_modelretrain(namespace or "", name)
     _queue(memo).add(("ModelRetrain", namespace or "", name))
 
 
-@kopf.on.event(GROUP, VERSION, "modelretrainruns")
+@kopf.on.event(*_resource("ModelRetrainRun"))
 async def run_changed(
     namespace: str | None, name: str, labels: Mapping[str, str], memo: Any, **_: Any
 ) -> None:
@@ -94,8 +134,8 @@ async def run_changed(
         _queue(memo).add(("ModelRetrain", namespace or "", parent))
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={RUN_LABEL: kopf.PRESENT})
-@kopf.on.event("apps", "v1", "deployments", labels={RUN_LABEL: kopf.PRESENT})
+@kopf.on.event(*_resource("Job"), labels={RUN_LABEL: kopf.PRESENT})
+@kopf.on.event(*_resource("Deployment"), labels={RUN_LABEL: kopf.PRESENT})
 async def child_changed(
     namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any
 ) -> None:

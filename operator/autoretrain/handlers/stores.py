@@ -1,43 +1,42 @@
 """The artifact registry a ModelRetrain names, opened with its Secret's credentials.
 
 Credentials are read from the Secret on every use and never logged, put in
-status or in events.
+status or in events. Every failure to open or read the registry is a
+``StoreError`` whose class says what went wrong (``autoretrain.store.errors``).
 """
 
 from __future__ import annotations
 
-import base64
-
 from autoretrain.api.common import ModelVersionRef
-from autoretrain.api.modelretrain import ModelRetrainSpec
-from autoretrain.kube.client import Kube
-from autoretrain.store.errors import ConcurrentUpdateError
+from autoretrain.api.policy import RunPolicy
+from autoretrain.kube.client import Kube, KubeApiError
+from autoretrain.lifecycle.observed import StoreFault
+from autoretrain.store.credentials import s3_settings_from_secret
+from autoretrain.store.errors import ConcurrentUpdateError, CredentialsError, StoreError
 from autoretrain.store.objects import open_store
 from autoretrain.store.registry import ModelRegistry
 
-#: What the operator takes from the Secret; the training and gate pods get all of it.
-_S3_KEYS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AUTORETRAIN_S3_ADDRESSING_STYLE",
-)
 
-
-def registry_for(kube: Kube, namespace: str, spec: ModelRetrainSpec) -> ModelRegistry:
+def registry_for(kube: Kube, namespace: str, spec: RunPolicy) -> ModelRegistry:
     uri = spec.artifacts.uri
     if not uri.startswith("s3://") or spec.artifacts.secret_ref is None:
         return ModelRegistry(open_store(uri))
-    secret = kube.get("Secret", namespace, spec.artifacts.secret_ref.name) or {}
-    credentials = {
-        k: base64.b64decode(v).decode()
-        for k, v in (secret.get("data") or {}).items()
-        if k in _S3_KEYS
-    }
-    return ModelRegistry(open_store(uri, credentials))
+    name = f"{namespace}/{spec.artifacts.secret_ref.name}"
+    try:
+        secret = kube.get("Secret", namespace, spec.artifacts.secret_ref.name)
+    except KubeApiError as error:
+        if error.status != 403:
+            raise
+        raise CredentialsError(
+            f"Secret {name} named by spec.artifacts.secretRef is forbidden to the operator "
+            "(the chart grants it with rbac.readSecrets)"
+        ) from None
+    return ModelRegistry(open_store(uri, s3_settings_from_secret(name, secret)))
+
+
+def fault_of(error: StoreError) -> StoreFault:
+    """What the lifecycle needs to know of a store error: its reason and its message."""
+    return StoreFault(error.reason, str(error))
 
 
 def champion_of(registry: ModelRegistry) -> ModelVersionRef | None:

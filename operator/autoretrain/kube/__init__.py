@@ -1,1 +1,1 @@
-
+"""Manifests of a run's children (pure) and the Kubernetes client seam. May import ``api``."""

@@ -4,26 +4,43 @@ Everything is plain dicts as the API server returns them, so the pure layers
 never see client classes. Creating an object that already exists returns the
 existing one: a restarted operator adopts its children instead of duplicating
 them, because every child has a deterministic name.
+
+``ApiKube`` speaks plain REST through the official client's ``ApiClient``
+(authentication, TLS, token refresh), with paths from the kinds table in
+``autoretrain.kube.kinds``: every kind there works for every verb, and any other
+kind fails with ``UnknownKindError``. ``autoretrain.kube.fake.FakeKube`` is
+built on the same table.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
-import uuid
 from typing import Any, Protocol
 
 from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
 
-from autoretrain.api.common import GROUP, VERSION
+from autoretrain.kube.kinds import JSON_MERGE, event_body, kind_of, status_kind_of
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
+class KubeApiError(Exception):
+    """The API server refused a request; ``status`` is its HTTP status code."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class Kube(Protocol):
-    """What the operator needs from Kubernetes, and nothing more."""
+    """What the operator needs from Kubernetes, and nothing more.
+
+    Every method raises ``UnknownKindError`` for a kind outside the kinds table
+    and ``KubeApiError`` when the API server refuses the request.
+    """
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None: ...
     def list(self, kind: str, namespace: str, selector: str = "") -> list[Obj]: ...
@@ -34,69 +51,88 @@ class Kube(Protocol):
     def event(self, regarding: Obj, kind: str, reason: str, message: str) -> None: ...
 
 
-_CUSTOM = {"ModelRetrain": "modelretrains", "ModelRetrainRun": "modelretrainruns"}
+def _status_message(raw: bytes) -> str:
+    """The ``message`` of the API server's Status body, without the rest of it."""
+    try:
+        status = json.loads(raw)
+    except ValueError:
+        return raw[:200].decode(errors="replace")
+    if isinstance(status, dict):
+        return str(status.get("message") or status.get("reason") or "")
+    return ""
 
 
 class ApiKube:
-    """``Kube`` over the official client: typed APIs for built-ins, custom objects for ours."""
+    """``Kube`` over the Kubernetes REST API."""
 
-    def __init__(self, api: k8s.ApiClient, component: str = "autoretrain-operator") -> None:
+    def __init__(
+        self,
+        api: k8s.ApiClient,
+        component: str = "autoretrain-operator",
+        field_manager: str | None = None,
+    ) -> None:
         self.api = api
-        self.core = k8s.CoreV1Api(api)
-        self.apps = k8s.AppsV1Api(api)
-        self.batch = k8s.BatchV1Api(api)
-        self.custom = k8s.CustomObjectsApi(api)
         self.component = component
+        # Named in every write's managedFields, so GitOps tools can leave the fields this
+        # client owns alone (Argo CD's ignoreDifferences.managedFieldsManagers).
+        self.field_manager = field_manager or component
 
-    def _plain(self, value: Any) -> Obj:
-        plain: Obj = self.api.sanitize_for_serialization(value)
-        return plain
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Obj | None = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        request = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*request)
+        raw: bytes = response.read() or b""
+        if not 200 <= response.status <= 299:
+            raise KubeApiError(
+                response.status, f"{method} {path}: {response.status} {_status_message(raw)}"
+            )
+        found: Obj = json.loads(raw) if raw else {}
+        return found
+
+    def _manager(self) -> list[tuple[str, str]]:
+        return [("fieldManager", self.field_manager)]
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         try:
-            if kind in _CUSTOM:
-                found: Obj = self.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, _CUSTOM[kind], name
-                )
-                return found
-            reader = {
-                "Job": self.batch.read_namespaced_job,
-                "Deployment": self.apps.read_namespaced_deployment,
-                "Pod": self.core.read_namespaced_pod,
-            }[kind]
-            return self._plain(reader(name, namespace))
-        except ApiException as error:
+            return self._request("GET", kind_of(kind).path(namespace, name))
+        except KubeApiError as error:
             if error.status == 404:
                 return None
             raise
 
     def list(self, kind: str, namespace: str, selector: str = "") -> list[Obj]:
-        if kind in _CUSTOM:
-            listing = self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, _CUSTOM[kind], label_selector=selector
-            )
-            items: list[Obj] = listing["items"]
-            return items
-        lister = {
-            "Job": self.batch.list_namespaced_job,
-            "Pod": self.core.list_namespaced_pod,
-            "Deployment": self.apps.list_namespaced_deployment,
-        }[kind]
-        return [self._plain(item) for item in lister(namespace, label_selector=selector).items]
+        found = kind_of(kind)
+        query = [("labelSelector", selector)] if selector else []
+        items: list[Obj] = self._request("GET", found.path(namespace), query=query)["items"] or []
+        # The API server leaves apiVersion and kind out of a list's items.
+        for item in items:
+            item.setdefault("apiVersion", found.api_version)
+            item.setdefault("kind", found.kind)
+        return items
 
     def create(self, kind: str, namespace: str, body: Obj) -> Obj:
         try:
-            if kind in _CUSTOM:
-                created: Obj = self.custom.create_namespaced_custom_object(
-                    GROUP, VERSION, namespace, _CUSTOM[kind], body
-                )
-                return created
-            creator = {
-                "Job": self.batch.create_namespaced_job,
-                "Deployment": self.apps.create_namespaced_deployment,
-            }[kind]
-            return self._plain(creator(namespace, body))
-        except ApiException as error:
+            return self._request(
+                "POST", kind_of(kind).path(namespace), query=self._manager(), body=body
+            )
+        except KubeApiError as error:
             if error.status != 409:
                 raise
             existing = self.get(kind, namespace, body["metadata"]["name"])
@@ -105,78 +141,43 @@ class ApiKube:
             return existing
 
     def patch(self, kind: str, namespace: str, name: str, patch: Obj) -> Obj:
-        if kind in _CUSTOM:
-            patched: Obj = self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, _CUSTOM[kind], name, patch
-            )
-            return patched
-        patcher = {
-            "Deployment": self.apps.patch_namespaced_deployment,
-            "Job": self.batch.patch_namespaced_job,
-        }[kind]
-        return self._plain(patcher(name, namespace, patch))
+        found = kind_of(kind)
+        return self._request(
+            "PATCH",
+            found.path(namespace, name),
+            query=self._manager(),
+            body=patch,
+            content_type=found.patch_type,
+        )
 
     def patch_status(self, kind: str, namespace: str, name: str, status: Obj) -> Obj:
         """Merge-patches the status; an object deleted meanwhile has nothing left to record."""
+        path = status_kind_of(kind).path(namespace, name, "status")
         try:
-            patched: Obj = self.custom.patch_namespaced_custom_object_status(
-                GROUP,
-                VERSION,
-                namespace,
-                _CUSTOM[kind],
-                name,
-                {"status": status},
-                _content_type="application/merge-patch+json",
+            return self._request(
+                "PATCH",
+                path,
+                query=self._manager(),
+                body={"status": status},
+                content_type=JSON_MERGE,
             )
-        except ApiException as error:
+        except KubeApiError as error:
             if error.status != 404:
                 raise
             return {}
-        return patched
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        options = k8s.V1DeleteOptions(propagation_policy="Background")
+        # Background: the garbage collector removes the object's dependents.
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
         try:
-            if kind in _CUSTOM:
-                self.custom.delete_namespaced_custom_object(
-                    GROUP, VERSION, namespace, _CUSTOM[kind], name, body=options
-                )
-                return
-            deleter = {
-                "Job": self.batch.delete_namespaced_job,
-                "Deployment": self.apps.delete_namespaced_deployment,
-            }[kind]
-            deleter(name, namespace, body=options)
-        except ApiException as error:
+            self._request("DELETE", kind_of(kind).path(namespace, name), body=options)
+        except KubeApiError as error:
             if error.status != 404:
                 raise
 
     def event(self, regarding: Obj, kind: str, reason: str, message: str) -> None:
-        meta = regarding["metadata"]
-        now = dt.datetime.now(dt.UTC)
-        body = k8s.CoreV1Event(
-            metadata=k8s.V1ObjectMeta(
-                name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=meta["namespace"]
-            ),
-            involved_object=k8s.V1ObjectReference(
-                api_version=regarding.get("apiVersion"),
-                kind=regarding.get("kind"),
-                name=meta["name"],
-                namespace=meta["namespace"],
-                uid=meta.get("uid"),
-                resource_version=meta.get("resourceVersion"),
-            ),
-            reason=reason,
-            message=message[:1024],
-            type=kind,
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-            source=k8s.V1EventSource(component=self.component),
-            reporting_component=self.component,
-            reporting_instance=self.component,
-        )
+        body = event_body(regarding, kind, reason, message, self.component, dt.datetime.now(dt.UTC))
         try:
-            self.core.create_namespaced_event(meta["namespace"], body)
-        except ApiException as error:  # an event is best effort; progress lives in status
-            log.warning("event %s on %s not recorded: %s", reason, meta["name"], error.reason)
+            self.create("Event", body["metadata"]["namespace"], body)
+        except KubeApiError as error:  # an event is best effort; progress lives in status
+            log.warning("event %s on %s not recorded: %s", reason, body["metadata"]["name"], error)

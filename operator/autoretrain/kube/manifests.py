@@ -13,8 +13,9 @@ import os
 from typing import Any
 
 from autoretrain.api.common import API_VERSION, ModelVersionRef
-from autoretrain.api.modelretrain import ModelRetrainSpec
 from autoretrain.api.naming import canary_deployment_name, gate_job_name, training_job_name
+from autoretrain.api.pods import GATE_REPORT_FILE, DataRange, PodEnv, version_folder_uri
+from autoretrain.api.policy import RunPolicy
 
 Obj = dict[str, Any]
 
@@ -97,30 +98,25 @@ def _job(run: Obj, name: str, step: str, pod_spec: Obj, backoff: int, deadline: 
 
 def _champion_env(champion: ModelVersionRef | None) -> dict[str, str]:
     return {
-        "AUTORETRAIN_CHAMPION_URI": champion.uri if champion else "",
-        "AUTORETRAIN_CHAMPION_SHA256": champion.sha256 if champion else "",
-        "AUTORETRAIN_CHAMPION_VERSION": champion.version if champion else "",
+        PodEnv.CHAMPION_URI: champion.uri if champion else "",
+        PodEnv.CHAMPION_SHA256: champion.sha256 if champion else "",
+        PodEnv.CHAMPION_VERSION: champion.version if champion else "",
     }
 
 
-def version_folder(spec: ModelRetrainSpec, version: str) -> str:
-    return spec.artifacts.uri.rstrip("/") + f"/versions/{version}/"
-
-
 def training_job(
-    spec: ModelRetrainSpec, run: Obj, champion: ModelVersionRef | None, window: tuple[str, str]
+    spec: RunPolicy, run: Obj, champion: ModelVersionRef | None, window: DataRange
 ) -> Obj:
     name = run["metadata"]["name"]
     template = spec.training.template.model_dump(mode="json", by_alias=True, exclude_none=True)
     env = {
-        "AUTORETRAIN_RUN": name,
-        "AUTORETRAIN_VERSION": name,
-        "AUTORETRAIN_OUTPUT_URI": version_folder(spec, name),
-        "AUTORETRAIN_ARTIFACTS_URI": spec.artifacts.uri,
-        "AUTORETRAIN_TRAIN_URI": spec.data.train,
-        "AUTORETRAIN_HOLDOUT_URI": spec.data.holdout,
-        "AUTORETRAIN_DATA_WINDOW_START": window[0],
-        "AUTORETRAIN_DATA_WINDOW_END": window[1],
+        PodEnv.RUN: name,
+        PodEnv.VERSION: name,
+        PodEnv.OUTPUT_URI: version_folder_uri(spec.artifacts.uri, name),
+        PodEnv.ARTIFACTS_URI: spec.artifacts.uri,
+        PodEnv.TRAIN_URI: spec.data.train,
+        PodEnv.HOLDOUT_URI: spec.data.holdout,
+        **window.to_env(),
         **_champion_env(champion),
     }
     secret = spec.artifacts.secret_ref.name if spec.artifacts.secret_ref else None
@@ -129,7 +125,7 @@ def training_job(
         _restricted(
             _with_env(
                 {**c, "env": c.get("env") or []},
-                {**env, "AUTORETRAIN_IMAGE": c.get("image", "")},
+                {**env, PodEnv.IMAGE: c.get("image", "")},
                 secret,
             )
         )
@@ -150,16 +146,21 @@ def training_job(
 
 
 def gate_job(
-    spec: ModelRetrainSpec, run: Obj, candidate: ModelVersionRef, champion: ModelVersionRef | None
+    spec: RunPolicy,
+    run: Obj,
+    candidate: ModelVersionRef,
+    champion: ModelVersionRef | None,
+    metadata_sha256: str | None = None,
 ) -> Obj:
     name = run["metadata"]["name"]
     env = {
-        "AUTORETRAIN_RUN": name,
-        "AUTORETRAIN_CANDIDATE_URI": candidate.uri,
-        "AUTORETRAIN_CANDIDATE_SHA256": candidate.sha256,
-        "AUTORETRAIN_HOLDOUT_URI": spec.data.holdout,
-        "AUTORETRAIN_GATES": json.dumps(spec.gates.offline.to_wire(), separators=(",", ":")),
-        "AUTORETRAIN_REPORT_URI": version_folder(spec, name) + "gate-report.json",
+        PodEnv.RUN: name,
+        PodEnv.CANDIDATE_URI: candidate.uri,
+        PodEnv.CANDIDATE_SHA256: candidate.sha256,
+        PodEnv.CANDIDATE_METADATA_SHA256: metadata_sha256 or "",
+        PodEnv.HOLDOUT_URI: spec.data.holdout,
+        PodEnv.GATES: json.dumps(spec.gates.offline.to_wire(), separators=(",", ":")),
+        PodEnv.REPORT_URI: version_folder_uri(spec.artifacts.uri, name) + GATE_REPORT_FILE,
         **_champion_env(champion),
     }
     secret = spec.artifacts.secret_ref.name if spec.artifacts.secret_ref else None
@@ -168,7 +169,7 @@ def gate_job(
             {
                 "name": "gate",
                 "image": spec.gates.image or DEFAULT_RUNNER_IMAGE,
-                "command": ["python", "-m", "autoretrain.gate"],
+                "command": ["python", "-m", "autoretrain.gates"],
                 "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
             },
             env,
@@ -211,7 +212,7 @@ def custom_container_name(check: str) -> str:
     return f"custom-{check}"
 
 
-def model_env(spec: ModelRetrainSpec, model: ModelVersionRef | None) -> list[Obj]:
+def model_env(spec: RunPolicy, model: ModelVersionRef | None) -> list[Obj]:
     """The serving container's model variables; a None model deletes them."""
     serving = spec.serving
     names = (serving.model_uri_env, serving.model_sha256_env, serving.model_version_env)
@@ -223,7 +224,7 @@ def model_env(spec: ModelRetrainSpec, model: ModelVersionRef | None) -> list[Obj
     ]
 
 
-def serving_patch(spec: ModelRetrainSpec, model: ModelVersionRef | None) -> Obj:
+def serving_patch(spec: RunPolicy, model: ModelVersionRef | None) -> Obj:
     """A strategic-merge patch that changes only the model variables of one container."""
     version = model.version if model else None
     return {
@@ -239,7 +240,7 @@ def serving_patch(spec: ModelRetrainSpec, model: ModelVersionRef | None) -> Obj:
     }
 
 
-def served_model(spec: ModelRetrainSpec, deployment: Obj) -> ModelVersionRef | None:
+def served_model(spec: RunPolicy, deployment: Obj) -> ModelVersionRef | None:
     """The model a Deployment's serving container is configured with, if complete."""
     containers = deployment["spec"]["template"]["spec"].get("containers") or []
     container = next((c for c in containers if c["name"] == spec.serving.container), None)
@@ -263,7 +264,7 @@ TRACK_LABEL = "autoretrain.io/track"
 
 
 def canary_deployment(
-    spec: ModelRetrainSpec, run: Obj, stable: Obj, candidate: ModelVersionRef, replicas: int
+    spec: RunPolicy, run: Obj, stable: Obj, candidate: ModelVersionRef, replicas: int
 ) -> Obj:
     """A copy of the stable Deployment that serves the candidate on the canary track.
 
@@ -289,12 +290,12 @@ def canary_deployment(
                 spec.serving.model_uri_env,
                 spec.serving.model_sha256_env,
                 spec.serving.model_version_env,
-                "AUTORETRAIN_TRACK",
+                PodEnv.TRACK,
             }
             container["env"] = [e for e in container.get("env") or [] if e["name"] not in names]
             container["env"] += [
                 *model_env(spec, candidate),
-                {"name": "AUTORETRAIN_TRACK", "value": "canary"},
+                {"name": PodEnv.TRACK, "value": "canary"},
             ]
     selector = copy.deepcopy(stable["spec"]["selector"])
     selector["matchLabels"] = {**(selector.get("matchLabels") or {}), TRACK_LABEL: "canary"}

@@ -1,0 +1,231 @@
+"""The operator's own metrics: the controller's health and each ModelRetrain's outcomes.
+
+Served with prometheus_client when AUTORETRAIN_METRICS_PORT is set; the chart's
+ServiceMonitor (or the pod's prometheus.io annotations) has Prometheus scrape
+them, and the chart's dashboards and alert rules read them:
+
+- the controller: reconcile latency (a histogram, by kind), reconcile errors and
+  the work queue's depth (``autoretrain.handlers.workqueue`` records them);
+- runs: outcomes by phase and reason, rollbacks, gate verdicts and every gate
+  check's verdict, the canary weight (recorded when a run's status is written);
+- each ModelRetrain, recomputed from its runs and champion on every reconcile so
+  a restarted operator reports them at once: unsuccessful runs in a row, the
+  champion's age, the time since the last successful run, and the schedule's
+  interval (which the staleness alert compares the champion's age with).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from autoretrain.api.common import FINAL_RUN_PHASES
+from autoretrain.api.run import GateRecord
+from autoretrain.lifecycle import schedule
+
+RUNS_FINISHED = Counter(
+    "autoretrain_runs_finished_total",
+    "ModelRetrainRuns that reached a final phase, by phase and reason.",
+    ["namespace", "modelretrain", "phase", "reason"],
+)
+ROLLBACKS = Counter(
+    "autoretrain_rollbacks_total",
+    "Canaries rolled back, by reason (AnalysisFailed, Aborted, ...).",
+    ["namespace", "modelretrain", "reason"],
+)
+CANARY_WEIGHT = Gauge(
+    "autoretrain_canary_weight_percent",
+    "Share of serving pods that run the candidate, per ModelRetrain (0 when none).",
+    ["namespace", "modelretrain"],
+)
+GATE_VERDICTS = Counter(
+    "autoretrain_gate_verdicts_total",
+    "Offline gate verdicts (Passed or Rejected) on candidates.",
+    ["namespace", "modelretrain", "verdict"],
+)
+GATE_CHECKS = Counter(
+    "autoretrain_gate_checks_total",
+    "Offline gate checks by name and verdict (Passed, Failed, Warning, Skipped).",
+    ["namespace", "modelretrain", "check", "verdict"],
+)
+RECONCILE_SECONDS = Histogram(
+    "autoretrain_reconcile_duration_seconds",
+    "Time one reconcile of one object took, by kind.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+RECONCILE_ERRORS = Counter(
+    "autoretrain_reconcile_errors_total",
+    "Reconciles that raised and were retried with back-off, by kind.",
+    ["kind"],
+)
+QUEUE_DEPTH = Gauge(
+    "autoretrain_workqueue_depth",
+    "Objects waiting in the work queue for a reconcile.",
+)
+UNSUCCESSFUL_IN_A_ROW = Gauge(
+    "autoretrain_consecutive_unsuccessful_runs",
+    "Runs that ended Failed, Rejected or RolledBack since the last Succeeded one "
+    "(among the runs the history limits keep).",
+    ["namespace", "modelretrain"],
+)
+SCHEDULE_INTERVAL = Gauge(
+    "autoretrain_schedule_interval_seconds",
+    "Time between the schedule's next two ticks (0 without a schedule or when suspended).",
+    ["namespace", "modelretrain"],
+)
+
+#: Reconciled kinds, so their series exist (at 0) before the first reconcile.
+KINDS = ("ModelRetrain", "ModelRetrainRun")
+for _kind in KINDS:
+    RECONCILE_ERRORS.labels(_kind)
+
+
+def serve(port: int) -> None:
+    start_http_server(port)
+
+
+def record_transition(
+    namespace: str, modelretrain: str, phase: str, reason: str | None, weight: int | None
+) -> None:
+    """Called after a run's status was written with a new phase (or "") or canary weight."""
+    CANARY_WEIGHT.labels(namespace, modelretrain).set(weight or 0)
+    if phase in FINAL_RUN_PHASES:
+        RUNS_FINISHED.labels(namespace, modelretrain, phase, reason or "").inc()
+    if phase == "RolledBack":
+        ROLLBACKS.labels(namespace, modelretrain, reason or "").inc()
+
+
+def record_gate(
+    namespace: str, modelretrain: str, before: GateRecord | None, after: GateRecord | None
+) -> None:
+    """Called after a run's status was written: counts the verdict the first time it is there."""
+    if after is None or after.verdict is None or (before is not None and before.verdict):
+        return
+    GATE_VERDICTS.labels(namespace, modelretrain, after.verdict).inc()
+    for check in after.checks:
+        GATE_CHECKS.labels(namespace, modelretrain, check.name, check.verdict).inc()
+
+
+# -- per ModelRetrain, from its runs and champion -----------------------------------
+
+
+def _time(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class RetrainFacts:
+    """What the alerts need to know of one ModelRetrain."""
+
+    unsuccessful_in_a_row: int
+    last_success: datetime | None
+    champion_promoted: datetime | None
+    schedule_interval: float
+
+
+def retrain_facts(
+    runs: Iterable[dict[str, Any]],
+    champion_promoted: datetime | None,
+    cron: str | None,
+    time_zone: str | None,
+    suspended: bool,
+    now: datetime,
+) -> RetrainFacts:
+    """The facts from the runs as the API server lists them.
+
+    >>> runs = [{"status": {"phase": p, "finishedAt": f"2024-01-0{d}T00:00:00Z"}}
+    ...         for d, p in ((1, "Succeeded"), (2, "Failed"), (3, "Rejected"), (4, "Training"))]
+    >>> now = datetime(2024, 1, 5, tzinfo=UTC)
+    >>> facts = retrain_facts(runs, None, "0 2 * * *", None, False, now)
+    >>> facts.unsuccessful_in_a_row, facts.last_success.day, facts.schedule_interval
+    (2, 1, 86400.0)
+    """
+    finished = sorted(
+        (
+            (_time(status.get("finishedAt")) or now, str(status.get("phase")))
+            for status in ((r.get("status") or {}) for r in runs)
+            if status.get("phase") in FINAL_RUN_PHASES
+        ),
+    )
+    in_a_row = 0
+    for _, phase in reversed(finished):
+        if phase == "Succeeded":
+            break
+        in_a_row += 1
+    successes = [at for at, phase in finished if phase == "Succeeded"]
+    interval = 0.0
+    if cron and not suspended:
+        first = schedule.next_tick(cron, time_zone, now)
+        interval = (schedule.next_tick(cron, time_zone, first) - first).total_seconds()
+    return RetrainFacts(in_a_row, max(successes, default=None), champion_promoted, interval)
+
+
+class _Ages(Collector):
+    """Ages computed when Prometheus scrapes, so they never go stale between reconciles."""
+
+    def __init__(self) -> None:
+        self.facts: dict[tuple[str, str], RetrainFacts] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = datetime.now(UTC)
+        champion = GaugeMetricFamily(
+            "autoretrain_champion_age_seconds",
+            "Time since the serving champion was promoted (or rolled back to).",
+            labels=["namespace", "modelretrain"],
+        )
+        success = GaugeMetricFamily(
+            "autoretrain_seconds_since_last_successful_run",
+            "Time since the latest run that Succeeded finished.",
+            labels=["namespace", "modelretrain"],
+        )
+        for (namespace, name), facts in sorted(self.facts.items()):
+            if facts.champion_promoted is not None:
+                age = (now - facts.champion_promoted).total_seconds()
+                champion.add_metric([namespace, name], age)
+            if facts.last_success is not None:
+                since = (now - facts.last_success).total_seconds()
+                success.add_metric([namespace, name], since)
+        yield champion
+        yield success
+
+
+AGES = _Ages()
+REGISTRY.register(AGES)
+
+
+def observe_modelretrain(
+    namespace: str,
+    name: str,
+    runs: Iterable[dict[str, Any]],
+    champion_promoted: datetime | None,
+    cron: str | None,
+    time_zone: str | None,
+    suspended: bool,
+    now: datetime,
+) -> None:
+    """Called on every reconcile of a ModelRetrain with what it saw."""
+    facts = retrain_facts(runs, champion_promoted, cron, time_zone, suspended, now)
+    AGES.facts[(namespace, name)] = facts
+    UNSUCCESSFUL_IN_A_ROW.labels(namespace, name).set(facts.unsuccessful_in_a_row)
+    SCHEDULE_INTERVAL.labels(namespace, name).set(facts.schedule_interval)
+    # Both verdicts exist from the start, so a rate over them sees the first rejection.
+    for verdict in ("Passed", "Rejected"):
+        GATE_VERDICTS.labels(namespace, name, verdict)
+
+
+def forget_modelretrain(namespace: str, name: str) -> None:
+    """A deleted ModelRetrain's gauges go; counters stay, as counters do."""
+    AGES.facts.pop((namespace, name), None)
+    for gauge in (UNSUCCESSFUL_IN_A_ROW, SCHEDULE_INTERVAL, CANARY_WEIGHT):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, name)

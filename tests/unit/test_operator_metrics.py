@@ -1,0 +1,79 @@
+"""The operator's metrics: gate verdicts counted once, ages at scrape time, the work queue."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import REGISTRY
+
+from autoretrain.api.gates import GateCheckResult
+from autoretrain.api.run import GateRecord
+from autoretrain.handlers import operator_metrics
+from autoretrain.handlers.workqueue import WorkQueue
+
+
+def _value(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+def test_a_gate_verdict_and_its_checks_are_counted_once_per_run() -> None:
+    running = GateRecord(job_name="r-gate")
+    judged = running.replace(
+        verdict="Rejected",
+        checks=(GateCheckResult(name="roc_auc", value=0.4, threshold=">= 0.7", verdict="Failed"),),
+    )
+    labels = {"namespace": "metrics-ns", "modelretrain": "once"}
+    for before, after in ((None, running), (running, judged), (judged, judged)):
+        operator_metrics.record_gate("metrics-ns", "once", before, after)
+    assert _value("autoretrain_gate_verdicts_total", **labels, verdict="Rejected") == 1
+    check = {**labels, "check": "roc_auc", "verdict": "Failed"}
+    assert _value("autoretrain_gate_checks_total", **check) == 1
+
+
+def test_ages_are_measured_when_scraped() -> None:
+    now = datetime.now(UTC)
+    runs = [
+        {"status": {"phase": "Succeeded", "finishedAt": (now - timedelta(hours=2)).isoformat()}}
+    ]
+    operator_metrics.observe_modelretrain(
+        "metrics-ns", "ages", runs, now - timedelta(days=3), "@daily", None, False, now
+    )
+    labels = {"namespace": "metrics-ns", "modelretrain": "ages"}
+    age = _value("autoretrain_champion_age_seconds", **labels)
+    assert age is not None and 3 * 86400 <= age < 3 * 86400 + 60
+    since = _value("autoretrain_seconds_since_last_successful_run", **labels)
+    assert since is not None and 7200 <= since < 7260
+    assert _value("autoretrain_schedule_interval_seconds", **labels) == 86400
+    assert _value("autoretrain_consecutive_unsuccessful_runs", **labels) == 0
+    assert _value("autoretrain_gate_verdicts_total", **labels, verdict="Rejected") == 0
+    operator_metrics.forget_modelretrain("metrics-ns", "ages")
+    assert _value("autoretrain_champion_age_seconds", **labels) is None
+    assert _value("autoretrain_schedule_interval_seconds", **labels) is None
+
+
+def test_the_work_queue_reports_latency_errors_and_depth() -> None:
+    seen: list[str] = []
+
+    def reconcile(key: tuple[str, str, str]) -> float | None:
+        seen.append(key[2])
+        if key[2] == "broken":
+            raise RuntimeError("boom")
+        return None
+
+    async def drive() -> None:
+        queue = WorkQueue(reconcile)
+        worker = asyncio.create_task(queue.run())
+        for name in ("a", "b", "broken"):
+            queue.add(("ModelRetrainRun", "ns", name))
+        while len(seen) < 3:
+            await asyncio.sleep(0.01)
+        worker.cancel()
+
+    kind = {"kind": "ModelRetrainRun"}
+    count = _value("autoretrain_reconcile_duration_seconds_count", **kind) or 0
+    errors = _value("autoretrain_reconcile_errors_total", **kind) or 0
+    asyncio.run(drive())
+    assert _value("autoretrain_reconcile_duration_seconds_count", **kind) == count + 3
+    assert _value("autoretrain_reconcile_errors_total", **kind) == errors + 1
+    assert _value("autoretrain_workqueue_depth") == 0
