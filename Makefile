@@ -37,22 +37,39 @@ crds: venv ## Regenerate crds/ (and the chart's copy) from the pydantic models.
 	$(RUN) python -m autoretrain.api.crd crds charts/autoretrain/crds
 
 .PHONY: test-unit
-test-unit: venv ## Fast tests of pure logic (no cluster).
-	$(RUN) pytest tests/unit
+test-unit: venv ## Fast tests of pure logic (no cluster), with the doctests.
+	$(RUN) pytest operator tests/unit
 
 .PHONY: test
-test: lint binaries ## Lint plus every test tier: unit, S3, cluster and end-to-end.
-	$(RUN) pytest tests
+test: lint binaries image ## Lint plus every test tier (unit, S3, cluster, end-to-end) and the doctests.
+	@# promtool (Prometheus' package) tests the alert rules; Lua 5.1 runs Argo CD's health checks.
+	@missing=(); command -v promtool >/dev/null || missing+=(prometheus); \
+	command -v lua5.1 >/dev/null || missing+=(lua5.1); \
+	if [ $${#missing[@]} -gt 0 ]; then echo "installing $${missing[*]} (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends "$${missing[@]}" >/dev/null; fi
+	$(RUN) pytest operator tests
 
 .PHONY: bench
 bench: venv ## Run the benchmarks under bench/ and print their figures.
 	$(RUN) python bench/gate_bench.py
+	$(RUN) python bench/operator_memory.py
+	$(RUN) python bench/workqueue.py
 
 ##@ Local cluster
 
 .PHONY: binaries
 binaries: venv ## Build (once per machine) etcd, kube-apiserver, controller-manager, scheduler, kubectl, helm.
 	$(RUN) python -m localcluster binaries
+
+.PHONY: image
+image: venv ## Build autoretrain's image with buildah, offline, into the node's image store.
+	@missing=(); for tool in buildah runc umoci mmdebstrap; do \
+	  command -v $$tool >/dev/null || missing+=($$tool); done; \
+	if [ $${#missing[@]} -gt 0 ]; then echo "installing $${missing[*]} (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends "$${missing[@]}" >/dev/null; fi
+	$(RUN) python -m localcluster.imagebuild build
 
 .PHONY: cluster
 cluster: binaries ## Start the local control plane; the admin kubeconfig is .cluster/kubeconfig.
@@ -65,7 +82,7 @@ cluster-down: ## Stop everything `make cluster` started.
 ##@ Demo
 
 .PHONY: demo
-demo: binaries ## The whole story on a local cluster: a promotion, a gate rejection, a canary rollback.
+demo: binaries image ## The whole story on a local cluster: a promotion, a gate rejection, a canary rollback.
 	@command -v prometheus >/dev/null || { echo "installing prometheus (Debian package)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 	$(RUN) python -m demo up

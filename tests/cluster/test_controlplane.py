@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import subprocess
 import textwrap
 import urllib.request
 from pathlib import Path
@@ -16,10 +17,12 @@ from localcluster import binaries
 from localcluster import launcher as launcher_module
 from localcluster.binaries import K8S_VERSION
 from localcluster.cluster import Cluster, eventually
+from localcluster.imagebuild import chart_image
 from localcluster.launcher import Launcher
 from localcluster.supervise import State, free_port, stop
 
 pytestmark = pytest.mark.cluster
+IMAGE = chart_image()
 
 
 def _server_and_ca(cluster: Cluster) -> tuple[str, str]:
@@ -105,7 +108,7 @@ def _job(name: str, code: str, backoff: int = 0) -> str:
                     "spec": {
                         "restartPolicy": "Never",
                         "containers": [
-                            {"name": "main", "image": "python", "command": ["python", "-c", code]}
+                            {"name": "main", "image": IMAGE, "command": ["python", "-c", code]}
                         ],
                     }
                 },
@@ -155,7 +158,7 @@ def test_a_pod_whose_command_does_not_exist_fails_with_the_reason(cluster: Clust
         "metadata": {"name": "nocmd"},
         "spec": {
             "restartPolicy": "Never",
-            "containers": [{"name": "main", "image": "none", "command": ["no-such-program-here"]}],
+            "containers": [{"name": "main", "image": IMAGE, "command": ["no-such-program-here"]}],
         },
     }
     with cluster.namespace("pod") as ns:
@@ -185,7 +188,7 @@ DEPLOYMENT = {
                 "containers": [
                     {
                         "name": "web",
-                        "image": "python",
+                        "image": IMAGE,
                         "command": ["python", "-m", "http.server", "8080", "--bind", "$(POD_IP)"],
                         "env": [
                             {
@@ -212,8 +215,16 @@ SERVICE = {
 }
 
 
-def _pid(pod: dict[str, Any]) -> int:
-    return int(pod["status"]["containerStatuses"][0]["containerID"].removeprefix("local://"))
+def _container(pod: dict[str, Any]) -> str:
+    return str(pod["status"]["containerStatuses"][0]["containerID"].removeprefix("runc://"))
+
+
+def _running_containers() -> set[str]:
+    runc_root = Launcher().folder / "node" / "runc"
+    listed = subprocess.run(
+        ["runc", "--root", str(runc_root), "list", "-q"], capture_output=True, text=True
+    )
+    return set(listed.stdout.split())
 
 
 def test_a_deployment_serves_on_pod_ips_and_scales_down(cluster: Cluster) -> None:
@@ -249,21 +260,14 @@ def test_a_deployment_serves_on_pod_ips_and_scales_down(cluster: Cluster) -> Non
 
         eventually(lambda: slice_addresses() == ips, what="EndpointSlice lists the three pods")
 
-        pids = {_pid(p) for p in pods}
-        assert all(Path(f"/proc/{pid}").exists() for pid in pids)
+        containers = {_container(p) for p in pods}
+        assert containers <= _running_containers()
         cluster.kubectl("scale", "-n", ns, "deploy/web", "--replicas=1")
         eventually(lambda: len(_pods(cluster, ns, "app=web")) == 1, what="two pods removed")
         (survivor,) = _pods(cluster, ns, "app=web")
-        gone = pids - {_pid(survivor)}
+        gone = containers - {_container(survivor)}
         assert len(gone) == 2
-        eventually(lambda: not any(_alive(pid) for pid in gone), what="two processes ended")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
+        eventually(lambda: not gone & _running_containers(), what="two containers removed")
 
 
 def test_node_lease_is_renewed(cluster: Cluster) -> None:
@@ -293,7 +297,9 @@ def test_a_port_taken_before_etcd_binds_it_is_recovered_from(
         squatter.listen()
         taken = squatter.getsockname()[1]
         picks = iter([taken, free_port()])
-        monkeypatch.setattr(launcher_module, "free_port", lambda: next(picks, None) or free_port())
+        monkeypatch.setattr(
+            launcher_module, "free_port", lambda host: next(picks, None) or free_port(host)
+        )
         try:
             launcher._start_etcd(binaries.ensure(("etcd",)), state)
             assert state.ports["etcd"] != taken

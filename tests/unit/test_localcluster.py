@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from demo.load import routable
 from localcluster import binaries, containerenv
 from localcluster.launcher import Launcher, State
 from localcluster.podnetwork import PodNetwork
@@ -66,8 +68,10 @@ def test_a_stale_cluster_folder_is_not_taken_for_a_running_cluster(tmp_path: Pat
 
 def test_pod_networks_of_two_clusters_differ() -> None:
     one, two = PodNetwork.for_cluster(Path("/a")), PodNetwork.for_cluster(Path("/b"))
-    assert one.namespace != two.namespace
+    assert one.bridge != two.bridge
     assert one.address(0).endswith(".0.2") and one.address(250).endswith(".1.2")
+    assert len(one.bridge) <= 15
+    assert one.namespace_of(one.address(0)) != two.namespace_of(two.address(0))
 
 
 POD = {
@@ -94,27 +98,55 @@ def test_env_resolves_literals_references_and_expansions() -> None:
         "command": ["serve", "--host", "$(IP)"],
         "args": ["$(MISSING)"],
     }
-    env = containerenv.container_env(POD, container, "10.1.0.2", lookup)
+    image_env = ["PATH=/venv/bin:/usr/bin", "APP=from-image"]
+    env = containerenv.container_env(POD, container, image_env, NODE, lookup)
     assert env["CFG_A"] == "1" and env["SECRET"] == "t0k" and env["APP"] == "x"
     assert env["URL"] == "http://10.1.0.2:80/x/$(IP)"
-    assert containerenv.command_line(container, env) == [
+    assert env["PATH"] == "/venv/bin:/usr/bin"
+    assert env["KUBERNETES_SERVICE_HOST"] == "10.1.0.1"
+    assert env["KUBERNETES_SERVICE_PORT"] == "6443"
+    assert containerenv.command_line(container, ["/entry"], ["cmd"], env) == [
         "serve",
         "--host",
         "10.1.0.2",
         "$(MISSING)",
     ]
-    assert "PATH" in env or "PATH" not in os.environ
 
 
-def test_env_missing_reference_is_a_clear_error() -> None:
+NODE = containerenv.NodeAddresses("10.1.0.2", "10.1.0.1", "10.1.0.1", 6443)
+
+
+@pytest.mark.parametrize(
+    ("container", "expected"),
+    [
+        ({}, ["/entry", "cmd"]),
+        ({"args": ["a"]}, ["/entry", "a"]),
+        ({"command": ["run"]}, ["run"]),
+        ({"command": ["run"], "args": ["a"]}, ["run", "a"]),
+    ],
+)
+def test_command_and_args_replace_the_image_s_entrypoint_and_cmd(
+    container: dict[str, list[str]], expected: list[str]
+) -> None:
+    assert containerenv.command_line(container, ["/entry"], ["cmd"], {}) == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (None, 'secret "s" not found'),
+        ({"other": "x"}, "couldn't find key k in Secret ns/s"),
+    ],
+)
+def test_env_missing_reference_is_a_clear_error(data: dict[str, str] | None, message: str) -> None:
     container = {"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}
-    with pytest.raises(containerenv.EnvError, match="secret 's' key 'k' not found"):
-        containerenv.container_env(POD, container, "10.1.0.2", lambda *_: None)
+    with pytest.raises(containerenv.EnvError, match=message):
+        containerenv.container_env(POD, container, [], NODE, lambda *_: data)
 
 
-def test_a_container_without_command_is_refused_with_the_reason() -> None:
-    with pytest.raises(containerenv.EnvError, match="cannot run an image's entrypoint"):
-        containerenv.command_line({"image": "nginx"}, {})
+def test_a_container_and_image_without_command_is_refused_with_the_reason() -> None:
+    with pytest.raises(containerenv.EnvError, match="no command specified"):
+        containerenv.command_line({"image": "scratch"}, [], [], {})
 
 
 def _exits_at_once(tmp_path: Path, output: str) -> tuple[int, Path]:
@@ -142,3 +174,20 @@ def test_a_taken_port_is_told_apart_from_other_failures(tmp_path: Path) -> None:
     pid, log = _exits_at_once(tmp_path, "listen tcp 127.0.0.1:2379: bind: address already in use")
     with pytest.raises(PortInUse, match="address already in use"):
         wait_ready("etcd", lambda: False, 30, log, pid)
+
+
+def _endpoint(address: str, ready: bool | None, serving: bool, terminating: bool) -> Any:
+    conditions = SimpleNamespace(ready=ready, serving=serving, terminating=terminating)
+    return SimpleNamespace(addresses=[address], conditions=conditions)
+
+
+def test_the_load_generator_routes_as_kube_proxy_does() -> None:
+    live = _endpoint("10.0.0.2", True, True, False)
+    unset = SimpleNamespace(addresses=["10.0.0.3"], conditions=None)
+    draining = _endpoint("10.0.0.4", False, True, True)
+    starting = _endpoint("10.0.0.5", False, False, False)
+    both = SimpleNamespace(endpoints=[live, unset, draining, starting])
+    assert routable([both]) == ["10.0.0.2", "10.0.0.3"]
+    # With nothing ready, pods that are going but still serving take the traffic.
+    assert routable([SimpleNamespace(endpoints=[draining, starting])]) == ["10.0.0.4"]
+    assert routable([SimpleNamespace(endpoints=None)]) == []

@@ -45,6 +45,40 @@ class Cluster:
     def api_client(self) -> client.ApiClient:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
+    def wait_for_job(self, namespace: str, name: str, timeout: float = 180) -> dict[str, Any]:
+        """The Job once it completed; a Job that failed or hangs raises with its pods' story.
+
+        Waits for Failed as well as Complete, so a broken pod is reported at once
+        with its status and log rather than as a bare timeout.
+        """
+
+        def finished() -> dict[str, Any] | None:
+            job: dict[str, Any] = self.get_json("job", "-n", namespace, name)
+            done = {
+                c["type"]
+                for c in job.get("status", {}).get("conditions") or []
+                if c.get("status") == "True"
+            }
+            if "Failed" in done:
+                raise AssertionError(f"Job {namespace}/{name} failed:\n{story()}")
+            return job if "Complete" in done else None
+
+        def story() -> str:
+            pods = self.get_json("pods", "-n", namespace, "-l", f"job-name={name}")["items"]
+            told = []
+            for pod in pods:
+                status = json.dumps(pod.get("status", {}), indent=1)[:3000]
+                log = self.kubectl(
+                    "logs", "-n", namespace, pod["metadata"]["name"], "--tail=40", check=False
+                )
+                told.append(f"pod {pod['metadata']['name']}: {status}\n{log.stdout}{log.stderr}")
+            return "\n".join(told) or "no pods"
+
+        job: dict[str, Any] = eventually(
+            finished, timeout=timeout, interval=1, what=lambda: f"Job {name}: {story()}"
+        )
+        return job
+
     @contextmanager
     def namespace(self, prefix: str = "test") -> Iterator[str]:
         """A fresh namespace, deleted afterwards without waiting for it to go."""

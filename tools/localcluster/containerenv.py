@@ -9,14 +9,10 @@ variable, with ``$$`` as an escape.
 from __future__ import annotations
 
 import base64
-import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
-
-# A stand-in process needs the host's PATH to find its interpreter (there is no
-# image filesystem); nothing else of the agent's environment leaks in.
-_HOST_VARS = ("PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "PYTHONPATH")
 
 Lookup = Callable[[str, str, str], Mapping[str, str] | None]
 """(kind 'configmap'|'secret', namespace, name) -> data, or None when absent."""
@@ -26,6 +22,32 @@ _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 class EnvError(RuntimeError):
     """The container cannot start: a referenced object or key is missing."""
+
+
+@dataclass(frozen=True)
+class NodeAddresses:
+    """What a container learns about where it runs."""
+
+    pod_ip: str
+    host_ip: str
+    #: Where pods reach the API server. There is no kube-proxy to carry the
+    #: ``kubernetes`` Service's cluster IP, so this is the API server's own address.
+    api_host: str
+    api_port: int
+
+    def service_env(self) -> dict[str, str]:
+        """The variables the kubelet sets for the ``kubernetes`` Service."""
+        url = f"tcp://{self.api_host}:{self.api_port}"
+        return {
+            "KUBERNETES_SERVICE_HOST": self.api_host,
+            "KUBERNETES_SERVICE_PORT": str(self.api_port),
+            "KUBERNETES_SERVICE_PORT_HTTPS": str(self.api_port),
+            "KUBERNETES_PORT": url,
+            f"KUBERNETES_PORT_{self.api_port}_TCP": url,
+            f"KUBERNETES_PORT_{self.api_port}_TCP_PROTO": "tcp",
+            f"KUBERNETES_PORT_{self.api_port}_TCP_PORT": str(self.api_port),
+            f"KUBERNETES_PORT_{self.api_port}_TCP_ADDR": self.api_host,
+        }
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -38,7 +60,15 @@ def expand(text: str, env: Mapping[str, str]) -> str:
     return _REF.sub(replace, text)
 
 
-def _field(pod: Mapping[str, Any], path: str, pod_ip: str) -> str:
+def missing(kind: str, namespace: str, name: str, key: str | None) -> str:
+    """The kubelet's words for a missing ConfigMap or Secret, or a key missing from one."""
+    if key is None:
+        return f'{kind} "{name}" not found'
+    title = {"configmap": "ConfigMap", "secret": "Secret"}[kind]
+    return f"couldn't find key {key} in {title} {namespace}/{name}"
+
+
+def field_value(pod: Mapping[str, Any], path: str, pod_ip: str, host_ip: str) -> str:
     meta = pod.get("metadata", {})
     spec = pod.get("spec", {})
     simple = {
@@ -48,7 +78,9 @@ def _field(pod: Mapping[str, Any], path: str, pod_ip: str) -> str:
         "spec.nodeName": spec.get("nodeName", ""),
         "spec.serviceAccountName": spec.get("serviceAccountName", ""),
         "status.podIP": pod_ip,
-        "status.hostIP": "127.0.0.1",
+        "status.hostIP": host_ip,
+        "status.podIPs": pod_ip,
+        "status.hostIPs": host_ip,
     }
     if path in simple:
         return str(simple[path])
@@ -64,21 +96,26 @@ def _ref_value(source: Mapping[str, Any], namespace: str, lookup: Lookup) -> str
         if ref is None:
             continue
         data = lookup(kind, namespace, ref["name"])
-        optional = bool(ref.get("optional", False))
-        if data is None or ref["key"] not in data:
-            if optional:
-                return None
-            raise EnvError(f"{kind} {ref['name']!r} key {ref['key']!r} not found")
-        return data[ref["key"]]
+        if data is not None and ref["key"] in data:
+            return data[ref["key"]]
+        if ref.get("optional", False):
+            return None
+        raise EnvError(missing(kind, namespace, ref["name"], None if data is None else ref["key"]))
     raise EnvError(f"unsupported valueFrom {sorted(source)}")
 
 
 def container_env(
-    pod: Mapping[str, Any], container: Mapping[str, Any], pod_ip: str, lookup: Lookup
+    pod: Mapping[str, Any],
+    container: Mapping[str, Any],
+    image_env: Sequence[str],
+    node: NodeAddresses,
+    lookup: Lookup,
 ) -> dict[str, str]:
+    """The image's environment, then what the kubelet adds, then the container's own."""
     namespace = pod["metadata"]["namespace"]
-    env = {k: os.environ[k] for k in _HOST_VARS if k in os.environ}
-    env["HOSTNAME"] = pod["metadata"]["name"]
+    env = dict(item.split("=", 1) for item in image_env if "=" in item)
+    env["HOSTNAME"] = pod["spec"].get("hostname") or pod["metadata"]["name"]
+    env.update(node.service_env())
     for source in container.get("envFrom", []) or []:
         prefix = source.get("prefix", "")
         for kind, key_name in (("configmap", "configMapRef"), ("secret", "secretRef")):
@@ -89,13 +126,15 @@ def container_env(
             if data is None:
                 if ref.get("optional"):
                     continue
-                raise EnvError(f"{kind} {ref['name']!r} not found")
+                raise EnvError(missing(kind, namespace, ref["name"], None))
             env.update({prefix + k: v for k, v in data.items()})
     for var in container.get("env", []) or []:
         if "valueFrom" in (var or {}) and var["valueFrom"] is not None:
             source = var["valueFrom"]
             if "fieldRef" in source:
-                env[var["name"]] = _field(pod, source["fieldRef"]["fieldPath"], pod_ip)
+                env[var["name"]] = field_value(
+                    pod, source["fieldRef"]["fieldPath"], node.pod_ip, node.host_ip
+                )
                 continue
             value = _ref_value(source, namespace, lookup)
             if value is not None:
@@ -105,14 +144,22 @@ def container_env(
     return env
 
 
-def command_line(container: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
-    command = list(container.get("command") or [])
-    if not command:
-        raise EnvError(
-            "container has no command: the local node agent runs commands as host processes "
-            "and cannot run an image's entrypoint"
-        )
-    return [expand(part, env) for part in command + list(container.get("args") or [])]
+def command_line(
+    container: Mapping[str, Any],
+    entrypoint: Sequence[str],
+    cmd: Sequence[str],
+    env: Mapping[str, str],
+) -> list[str]:
+    """Kubernetes' rule: ``command`` replaces the image's entrypoint, ``args`` its cmd.
+
+    A container with ``command`` but no ``args`` drops the image's cmd too.
+    """
+    command = container.get("command")
+    args = container.get("args")
+    argv = [*command, *(args or [])] if command else [*entrypoint, *(args or cmd)]
+    if not argv:
+        raise EnvError("no command specified: neither the container nor its image names one")
+    return [expand(part, env) for part in argv]
 
 
 def decode_secret(data: Mapping[str, str] | None) -> dict[str, str] | None:

@@ -7,15 +7,17 @@ component), ``pki/``, ``etcd/`` and ``state.json`` with ports and process ids.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from localcluster import binaries, pki, prometheus
+from localcluster import binaries, images, pki, prometheus, runc, s3server
 from localcluster.podnetwork import PodNetwork
 from localcluster.supervise import (
     ClusterError,
@@ -30,8 +32,11 @@ from localcluster.supervise import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
-#: Started on demand (``up --with-prometheus``), stopped with the rest.
-ADDONS = ("prometheus", "pod-targets")
+#: Started on demand (``up --with-prometheus``, ``up --with-s3``), stopped with the rest.
+PROMETHEUS = ("prometheus", "pod-targets")
+S3 = "s3"
+FAULT_PROXY = "fault-proxy"
+ADDONS = (*PROMETHEUS, S3, FAULT_PROXY)
 #: How often a component is started again when its free port was taken meanwhile.
 PORT_ATTEMPTS = 3
 
@@ -52,7 +57,7 @@ class Launcher:
         state = State.load(self.folder)
         if state is None or not all(alive(state.pids.get(c, -1)) for c in COMPONENTS):
             return False
-        creds = pki.create(self.folder / "pki")
+        creds = pki.create(self.folder / "pki", self.network.gateway)
         return http_status(f"{state.server}/readyz", creds.ca_cert, creds.admin.token) == 200
 
     # -- up -------------------------------------------------------------
@@ -71,10 +76,12 @@ class Launcher:
             ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
         )
         self.logs.mkdir(parents=True, exist_ok=True)
-        creds = pki.create(self.folder / "pki")
+        creds = pki.create(self.folder / "pki", self.network.gateway)
         state = State()
         state.save(self.folder)  # from here on, `down` knows what to stop
         try:
+            # First, because the API server listens on the node's pod-network address.
+            self.network.create()
             self._start_etcd(paths, state)
             self._start_apiserver(paths, creds, state)
             self._write_kubeconfigs(creds, state)
@@ -112,23 +119,32 @@ class Launcher:
         ready: Callable[[dict[str, int]], bool],
         state: State,
         timeout: float = 30,
+        host: str = "127.0.0.1",
+        env: dict[str, str] | None = None,
     ) -> None:
-        """Starts a component on free loopback ports and waits until it answers.
+        """Starts a component on free ports of ``host`` and waits until it answers.
 
         A port found free can be taken by another process before the component
         binds it; the component then exits, and it is started again on new ports.
+        A component started again (``restart``) keeps the ports it had, which its
+        clients know.
         """
+        again = all(port_name in state.ports for port_name in port_names) and name in state.pids
         for attempt in range(1, PORT_ATTEMPTS + 1):
-            ports = {port_name: free_port() for port_name in port_names}
+            ports = (
+                {port_name: state.ports[port_name] for port_name in port_names}
+                if again
+                else {port_name: free_port(host) for port_name in port_names}
+            )
             state.ports.update(ports)
-            pid = self._spawn(name, argv(ports), state)
+            pid = self._spawn(name, argv(ports), state, env)
             try:
                 wait_ready(
                     name, functools.partial(ready, ports), timeout, self.logs / f"{name}.log", pid
                 )
                 return
             except PortInUse as clash:
-                if attempt == PORT_ATTEMPTS:
+                if attempt == PORT_ATTEMPTS or again:
                     raise
                 print(f"{clash}\nstarting {name} again on other ports", file=sys.stderr)
 
@@ -175,8 +191,13 @@ class Launcher:
                 str(paths["kube-apiserver"]),
                 f"--etcd-servers=http://127.0.0.1:{state.ports['etcd']}",
                 f"--secure-port={ports['apiserver']}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                # Pods reach the API server on the node's address, as on a real node.
+                f"--bind-address={self.network.gateway}",
+                f"--advertise-address={self.network.gateway}",
+                f"--kubelet-client-certificate={creds.kubelet_client_cert}",
+                f"--kubelet-client-key={creds.kubelet_client_key}",
+                f"--kubelet-certificate-authority={creds.ca_cert}",
+                "--kubelet-preferred-address-types=InternalIP",
                 f"--tls-cert-file={creds.serving_cert}",
                 f"--tls-private-key-file={creds.serving_key}",
                 f"--client-ca-file={creds.ca_cert}",
@@ -193,11 +214,11 @@ class Launcher:
             ]
 
         def ready(ports: dict[str, int]) -> bool:
-            server = f"https://127.0.0.1:{ports['apiserver']}"
+            server = f"https://{self.network.gateway}:{ports['apiserver']}"
             return http_status(f"{server}/readyz", creds.ca_cert, creds.admin.token) == 200
 
-        self._serve("kube-apiserver", ("apiserver",), argv, ready, state, timeout=60)
-        state.server = f"https://127.0.0.1:{state.ports['apiserver']}"
+        self._serve("kube-apiserver", ("apiserver",), argv, ready, state, 60, self.network.gateway)
+        state.server = f"https://{self.network.gateway}:{state.ports['apiserver']}"
         state.save(self.folder)
 
     def _write_kubeconfigs(self, creds: pki.Credentials, state: State) -> None:
@@ -256,7 +277,8 @@ class Launcher:
         self._serve(name, (name,), argv, ready, state)
 
     def _start_node_agent(self, state: State) -> None:
-        self.network.create()
+        if "kubelet" not in state.ports:
+            state.ports["kubelet"] = free_port(self.network.gateway)
         self._spawn(
             "node-agent",
             [
@@ -269,10 +291,16 @@ class Launcher:
                 pki.NODE_NAME,
                 "--root",
                 str(self.folder / "node"),
-                "--netns",
-                self.network.namespace,
+                "--cluster-id",
+                self.network.cluster_id,
                 "--subnet-octet",
                 str(self.network.second_octet),
+                "--images",
+                str(images.store_dir()),
+                "--pki",
+                str(self.folder / "pki"),
+                "--log-port",
+                str(state.ports["kubelet"]),
             ],
             state,
             env=self._tools_path(),
@@ -309,12 +337,45 @@ class Launcher:
             self.logs / "kube-controller-manager.log",
         )
 
+    # -- faults -----------------------------------------------------------
+    def restart(self, name: str) -> None:
+        """Stops a component and starts it again on its ports, as a crash and a
+        supervisor's restart would: etcd, kube-apiserver or the node agent."""
+        state = State.load(self.folder)
+        if state is None or name not in state.pids:
+            raise ClusterError(f"{name} is not running")
+        stop(state.pids[name])
+        paths = binaries.ensure(("etcd", "kube-apiserver"))
+        if name == "etcd":
+            self._start_etcd(paths, state)
+        elif name == "kube-apiserver":
+            self._start_apiserver(
+                paths, pki.create(self.folder / "pki", self.network.gateway), state
+            )
+        elif name == "node-agent":
+            self._start_node_agent(state)
+        else:
+            raise ClusterError(f"cannot restart {name}")
+
+    @contextlib.contextmanager
+    def frozen(self, name: str) -> Iterator[None]:
+        """A component that stops answering (SIGSTOP) and comes back (SIGCONT): a hung
+        server whose port still accepts connections, the hardest outage for a client."""
+        state = State.load(self.folder)
+        if state is None or not alive(state.pids.get(name, -1)):
+            raise ClusterError(f"{name} is not running")
+        os.kill(state.pids[name], signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(state.pids[name], signal.SIGCONT)
+
     # -- add-ons --------------------------------------------------------
     def prometheus_url(self) -> str | None:
         state = State.load(self.folder)
-        if state is None or not all(alive(state.pids.get(a, -1)) for a in ADDONS):
+        if state is None or not all(alive(state.pids.get(a, -1)) for a in PROMETHEUS):
             return None
-        return f"http://127.0.0.1:{state.ports['prometheus']}"
+        return f"http://{self.network.gateway}:{state.ports['prometheus']}"
 
     def ensure_prometheus(self) -> str:
         """Starts Prometheus once; later calls return the running one's address."""
@@ -324,14 +385,14 @@ class Launcher:
         state = State.load(self.folder)
         if state is None:
             raise ClusterError("the cluster is not running")
-        for addon in ADDONS:  # a half-started pair from an earlier failure
+        for addon in PROMETHEUS:  # a half-started pair from an earlier failure
             if alive(state.pids.get(addon, -1)):
                 stop(state.pids[addon])
         # A restarted Prometheus keeps its address, so its clients need no new settings.
-        port = state.ports.get("prometheus") or free_port()
+        port = state.ports.get("prometheus") or free_port(self.network.gateway)
         state.ports["prometheus"] = port
         folder = self.folder / "prometheus"
-        pid = self._spawn("prometheus", prometheus.argv(folder, port), state)
+        pid = self._spawn("prometheus", prometheus.argv(folder, self.network.gateway, port), state)
         self._spawn(
             "pod-targets",
             [
@@ -346,7 +407,7 @@ class Launcher:
             state,
             env=self._tools_path(),
         )
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://{self.network.gateway}:{port}"
         wait_ready(
             "prometheus",
             lambda: http_status(f"{url}/-/ready") == 200,
@@ -355,6 +416,72 @@ class Launcher:
             pid,
         )
         return url
+
+    def ensure_s3(self) -> tuple[str, s3server.Credentials]:
+        """The S3 server's endpoint on the node's address, and its one identity.
+
+        Pods and the host both reach it there. Started once; later calls return
+        the running one. Its objects live in memory, so they go when it stops.
+        """
+        state = State.load(self.folder)
+        if state is None:
+            raise ClusterError("the cluster is not running")
+        folder = self.folder / "s3"
+        if alive(state.pids.get(S3, -1)):
+            endpoint = f"http://{self.network.gateway}:{state.ports[S3]}"
+            return endpoint, s3server.bootstrap(endpoint, folder)
+
+        def argv(ports: dict[str, int]) -> list[str]:
+            return s3server.argv(folder, self.network.gateway, ports[S3])
+
+        def ready(ports: dict[str, int]) -> bool:
+            return s3server.ready(f"http://{self.network.gateway}:{ports[S3]}")
+
+        self._serve(S3, (S3,), argv, ready, state, 60, self.network.gateway, s3server.env())
+        endpoint = f"http://{self.network.gateway}:{state.ports[S3]}"
+        return endpoint, s3server.bootstrap(endpoint, folder)
+
+    def ensure_fault_proxy(self) -> tuple[str, int, Path]:
+        """The API server's address through a proxy that injects 409s and 5xx, and the file
+        that says which (``localcluster.faultproxy``); no faults until the file says so."""
+        state = State.load(self.folder)
+        if state is None:
+            raise ClusterError("the cluster is not running")
+        faults = self.folder / "fault-proxy.json"
+        if not faults.exists():
+            faults.write_text("{}")
+        creds = pki.create(self.folder / "pki", self.network.gateway)
+        if not alive(state.pids.get(FAULT_PROXY, -1)):
+
+            def argv(ports: dict[str, int]) -> list[str]:
+                return [
+                    sys.executable,
+                    "-m",
+                    "localcluster.faultproxy",
+                    f"--host={self.network.gateway}",
+                    f"--port={ports[FAULT_PROXY]}",
+                    f"--upstream={state.server}",
+                    f"--cert={creds.serving_cert}",
+                    f"--key={creds.serving_key}",
+                    f"--ca={creds.ca_cert}",
+                    f"--faults={faults}",
+                ]
+
+            def ready(ports: dict[str, int]) -> bool:
+                url = f"https://{self.network.gateway}:{ports[FAULT_PROXY]}/readyz"
+                return http_status(url, creds.ca_cert, creds.admin.token) == 200
+
+            self._serve(
+                FAULT_PROXY,
+                (FAULT_PROXY,),
+                argv,
+                ready,
+                state,
+                30,
+                self.network.gateway,
+                self._tools_path(),
+            )
+        return self.network.gateway, state.ports[FAULT_PROXY], faults
 
     def stop_prometheus(self) -> None:
         state = State.load(self.folder)
@@ -369,8 +496,10 @@ class Launcher:
                 pid = state.pids.get(name)
                 if pid and alive(pid):
                     stop(pid)
+        node = self.folder / "node"
+        runc.remove_all(node / "runc", node, f"/autoretrain/{self.network.cluster_id}")
         self.network.delete()
-        for sub in ("etcd", "node", "prometheus", "state.json"):
+        for sub in ("etcd", "node", "prometheus", "s3", "state.json"):
             target = self.folder / sub
             if target.is_dir():
                 subprocess.run(["rm", "-rf", str(target)], check=False)
@@ -388,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
             state = launcher.up()
             if "--with-prometheus" in args:
                 print(f"prometheus: {launcher.ensure_prometheus()}")
+            if "--with-s3" in args:
+                print(f"s3: {launcher.ensure_s3()[0]}")
             print(f"cluster ready in {time.monotonic() - started:.1f}s at {state.server}")
             print(f"export KUBECONFIG={launcher.kubeconfig}")
             print(f"logs: {launcher.logs}")

@@ -1,16 +1,18 @@
-"""The local node agent: a stand-in for the kubelet and container runtime.
+"""The local node agent: the kubelet's part, with runc as the container runtime.
 
-No container runtime can run on these machines, so this agent plays that part
-and nothing more. It registers a Ready Node, renews the node's Lease, and runs
-each pod the real scheduler binds to it as host processes, each on its own
-pod IP inside the pod network (``podnetwork``). It does not pull images, enforce resource limits,
-isolate file systems or run liveness probes; ``kubectl logs`` and ``exec`` are not
-served (container output is in ``<root>/<pod>/<container>/<restart>/log``).
+It registers a Ready Node, renews the node's Lease, and runs each pod the
+real scheduler binds to it: a network namespace of its own on the pod network
+(``podnetwork``), its volumes, and each container from the unpacked image in
+the node's image store, started by runc with the pod's security context and
+limits enforced (``podworker``). It serves ``kubectl logs`` through the
+kubelet's log endpoint (``kubeletapi``). It does not serve ``exec``,
+``port-forward`` or metrics, and runs no CSI or device plugins.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import itertools
 import logging
@@ -20,16 +22,21 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from localcluster import containerenv
+from localcluster import containerenv, pki
 from localcluster.binaries import K8S_VERSION
+from localcluster.images import ImageStore
+from localcluster.kubeletapi import LogFile, LogServer
 from localcluster.podnetwork import PodNetwork
-from localcluster.podworker import PodWorker
+from localcluster.podworker import NodeRuntime, PodWorker
+from localcluster.runc import remove_all
 
 log = logging.getLogger("nodeagent")
 LEASE_SECONDS = 40
@@ -48,25 +55,31 @@ class AddressPool:
         self._counter = itertools.count()
         self._lock = threading.Lock()
 
-    def take(self) -> str:
+    def take(self, kept: str | None = None) -> str:
+        """A free address, or ``kept``: the API server refuses to change a pod's IP once set."""
         with self._lock:
+            if kept is not None:
+                self._in_use.add(kept)
+                return kept
             while True:
                 ip = self._network.address(next(self._counter))
                 if ip not in self._in_use:
                     self._in_use.add(ip)
-                    break
-        self._network.add_address(ip)
-        return ip
+                    return ip
 
     def give_back(self, ip: str) -> None:
-        self._network.remove_address(ip)
         with self._lock:
             self._in_use.discard(ip)
 
 
 class NodeAgent:
     def __init__(
-        self, api: client.ApiClient, node_name: str, root: Path, network: PodNetwork
+        self,
+        api: client.ApiClient,
+        node_name: str,
+        root: Path,
+        network: PodNetwork,
+        images: ImageStore,
     ) -> None:
         self.core = client.CoreV1Api(api)
         self.coordination = client.CoordinationV1Api(api)
@@ -76,6 +89,18 @@ class NodeAgent:
         self.addresses = AddressPool(network)
         self.workers: dict[str, PodWorker] = {}
         self.stopping = threading.Event()
+        self.log_port = 0
+        server = urllib.parse.urlsplit(api.configuration.host)
+        self.runtime = NodeRuntime(
+            images=images,
+            runc_root=root / "runc",
+            cgroup_parent=f"/autoretrain/{network.cluster_id}",
+            network=network,
+            api_host=server.hostname or network.gateway,
+            api_port=server.port or 443,
+            lookup=self._lookup,
+            sources=self,
+        )
 
     # -- the Node and its Lease ----------------------------------------
     def _node_status(self) -> dict[str, Any]:
@@ -102,16 +127,17 @@ class NodeAgent:
                 "capacity": resources,
                 "allocatable": resources,
                 "addresses": [
-                    {"type": "InternalIP", "address": "127.0.0.1"},
+                    {"type": "InternalIP", "address": self.network.gateway},
                     {"type": "Hostname", "address": self.node_name},
                 ],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.log_port}},
                 "nodeInfo": {
                     "machineID": "local",
                     "systemUUID": "local",
                     "bootID": self.started,
                     "kernelVersion": platform.release(),
                     "osImage": "local node agent",
-                    "containerRuntimeVersion": "local://processes",
+                    "containerRuntimeVersion": "runc://1",
                     "kubeletVersion": K8S_VERSION,
                     "kubeProxyVersion": "",
                     "operatingSystem": "linux",
@@ -182,6 +208,64 @@ class NodeAgent:
                 return None
             raise
 
+    def files(self, kind: str, namespace: str, name: str) -> dict[str, bytes] | None:
+        """Volume contents: a Secret's data, or a ConfigMap's data and binaryData."""
+        try:
+            if kind == "configmap":
+                found = self.core.read_namespaced_config_map(name, namespace)
+                texts = {k: v.encode() for k, v in (found.data or {}).items()}
+                binary = {k: base64.b64decode(v) for k, v in (found.binary_data or {}).items()}
+                return {**texts, **binary}
+            secret = self.core.read_namespaced_secret(name, namespace)
+            return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def token(self, pod: Mapping[str, Any], audience: str | None, expiration_seconds: int) -> str:
+        """A ServiceAccount token bound to the pod, through TokenRequest as the kubelet asks."""
+        meta = pod["metadata"]
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(
+                audiences=[audience] if audience else [],
+                expiration_seconds=expiration_seconds,
+                bound_object_ref=client.V1BoundObjectReference(
+                    api_version="v1", kind="Pod", name=meta["name"], uid=meta["uid"]
+                ),
+            )
+        )
+        account = pod["spec"].get("serviceAccountName") or "default"
+        issued = self.core.create_namespaced_service_account_token(
+            account, meta["namespace"], request
+        )
+        token: str = issued.status.token
+        return token
+
+    def locate_log(
+        self, namespace: str, name: str, container: str, previous: bool
+    ) -> LogFile | None:
+        worker = next(
+            (
+                w
+                for w in reversed(self.workers.values())
+                if w.pod["metadata"]["namespace"] == namespace and w.pod["metadata"]["name"] == name
+            ),
+            None,
+        )
+        if worker is None:
+            return None
+        found = next(
+            (c for c in (*worker.init_containers, *worker.containers) if c.name == container), None
+        )
+        if found is None or not found.started:
+            return None
+        restart = found.restarts - 1 if previous else found.restarts
+        if restart < 0:
+            return None
+        live = (lambda: found.running is not None) if not previous else (lambda: False)
+        return LogFile(worker.folder / container / str(restart) / "log", live)
+
     def _remove(self, namespace: str, name: str, uid: str) -> None:
         try:
             self.core.delete_namespaced_pod(
@@ -212,21 +296,35 @@ class NodeAgent:
         if worker is not None or phase in ("Succeeded", "Failed"):
             return
 
-        def patch(status: dict[str, Any]) -> None:
+        def patch(status: dict[str, Any]) -> bool:
+            """True once the API server has the status (or the pod is gone)."""
             try:
-                self.core.patch_namespaced_pod_status(name, namespace, {"status": status})
+                self.core.patch_namespaced_pod_status(
+                    name, namespace, {"status": status}, _request_timeout=10
+                )
             except ApiException as error:
-                if error.status != 404:
-                    log.warning("status of %s/%s: %s", namespace, name, error.reason)
+                if error.status == 404:
+                    return True
+                log.warning("status of %s/%s: %s %s", namespace, name, error.reason, error.body)
+                return False
+            except Exception as error:  # the API server restarting, or a timeout
+                log.warning("status of %s/%s: %s", namespace, name, error)
+                return False
+            return True
 
+        restarts = _restarts_after_node_restart(pod)
+        if restarts is not None and pod["spec"].get("restartPolicy") == "Never":
+            # Its containers died with the previous agent, and Never means never again.
+            patch(_lost(pod))
+            return
         worker = PodWorker(
             pod,
-            self.addresses.take(),
+            self.addresses.take((pod.get("status") or {}).get("podIP")),
             self.root,
             patch,
             lambda: self._remove(namespace, name, uid),
-            self._lookup,
-            self.network.enter(),
+            self.runtime,
+            restarts or {},
         )
         self.workers[uid] = worker
         log.info("starting pod %s/%s on %s", namespace, name, worker.ip)
@@ -238,8 +336,11 @@ class NodeAgent:
             try:
                 listing = self.core.list_pod_for_all_namespaces(field_selector=selector)
                 serializer = self.core.api_client
-                for item in listing.items:
-                    self.reconcile(serializer.sanitize_for_serialization(item))
+                pods = [serializer.sanitize_for_serialization(item) for item in listing.items]
+                # Pods a previous agent gave an address first: they keep it.
+                pods.sort(key=lambda pod: not (pod.get("status") or {}).get("podIP"))
+                for pod in pods:
+                    self.reconcile(pod)
                 stream = watch.Watch().stream(
                     self.core.list_pod_for_all_namespaces,
                     field_selector=selector,
@@ -264,18 +365,70 @@ class NodeAgent:
             worker.kill_now()
 
 
+def _restarts_after_node_restart(pod: dict[str, Any]) -> dict[str, int] | None:
+    """For a pod whose containers a previous node agent started, the restart count each
+    container starts again with; None for a pod this node has not started yet."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    started = [s for s in statuses if s.get("containerID")]
+    if not started:
+        return None
+    return {s["name"]: int(s.get("restartCount", 0)) + 1 for s in started}
+
+
+def _lost(pod: dict[str, Any]) -> dict[str, Any]:
+    """The status a kubelet gives a pod whose containers vanished with the node's runtime."""
+    now = _now()
+    message = "The container could not be located when the pod was terminated"
+    statuses = []
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = {
+            "exitCode": 137,
+            "reason": "ContainerStatusUnknown",
+            "message": message,
+            "startedAt": now,
+            "finishedAt": now,
+        }
+        statuses.append(
+            {**status, "ready": False, "started": False, "state": {"terminated": terminated}}
+        )
+    ready = {"status": "False", "lastTransitionTime": now}
+    return {
+        "phase": "Failed",
+        "containerStatuses": statuses,
+        "conditions": [{"type": "Ready", **ready}, {"type": "ContainersReady", **ready}],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--node-name", required=True)
     parser.add_argument("--root", required=True, type=Path)
-    parser.add_argument("--netns", required=True, help="the pod network namespace")
+    parser.add_argument("--cluster-id", required=True, help="the pod network's cluster id")
     parser.add_argument("--subnet-octet", required=True, type=int)
+    parser.add_argument("--images", required=True, type=Path, help="the node's image store")
+    parser.add_argument("--pki", required=True, type=Path, help="the cluster's pki folder")
+    parser.add_argument("--log-port", required=True, type=int, help="the log endpoint's port")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     api = config.new_client_from_config(config_file=args.kubeconfig)
-    agent = NodeAgent(api, args.node_name, args.root, PodNetwork(args.netns, args.subnet_octet))
+    network = PodNetwork(args.cluster_id, args.subnet_octet)
+    agent = NodeAgent(api, args.node_name, args.root, network, ImageStore(args.images))
     args.root.mkdir(parents=True, exist_ok=True)
+    # A previous agent that was killed left its containers and pod networks behind.
+    remove_all(agent.runtime.runc_root, args.root, agent.runtime.cgroup_parent)
+    network.remove_pods()
+    creds = pki.create(args.pki, network.gateway)
+    logs = LogServer(
+        network.gateway,
+        args.log_port,
+        creds.kubelet_cert,
+        creds.kubelet_key,
+        creds.ca_cert,
+        agent.locate_log,
+    )
+    logs.start()
+    agent.log_port = logs.port
 
     def on_signal(signum: int, _frame: object) -> None:
         agent.stop()

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NODE_NAME = "autoretrain-node"
+#: The ``kubernetes`` Service's cluster IP: the first of --service-cluster-ip-range.
+KUBERNETES_SERVICE_IP = "10.96.0.1"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,12 @@ class Credentials:
     controller_manager: Identity
     scheduler: Identity
     node: Identity
+    #: The node's log endpoint serves with this pair ...
+    kubelet_cert: Path
+    kubelet_key: Path
+    #: ... and the API server calls it with this one.
+    kubelet_client_cert: Path
+    kubelet_client_key: Path
 
 
 def _openssl(*args: str) -> None:
@@ -43,11 +51,54 @@ def _token() -> str:
     return secrets.token_hex(24)
 
 
-def create(pki_dir: Path) -> Credentials:
-    """Creates (or reuses) the CA, the serving pair, the service-account keys and tokens."""
+def _issue(pki_dir: Path, name: str, subject: str, extensions: str) -> tuple[Path, Path]:
+    """A key pair signed by the CA; issued again when the wanted extensions change."""
+    key, csr, cert = (pki_dir / f"{name}.{suffix}" for suffix in ("key", "csr", "crt"))
+    ext = pki_dir / f"{name}.ext"
+    if cert.exists() and ext.exists() and ext.read_text() == extensions:
+        return cert, key
+    ext.write_text(extensions)
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        subject,
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(pki_dir / "ca.crt"),
+        "-CAkey",
+        str(pki_dir / "ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "3650",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(cert),
+    )
+    key.chmod(0o600)
+    return cert, key
+
+
+def create(pki_dir: Path, node_address: str) -> Credentials:
+    """Creates (or reuses) the CA, the serving pairs, the service-account keys and tokens.
+
+    ``node_address`` is the node's address on the pod network, where pods reach
+    the API server and the API server reaches the node's log endpoint.
+    """
     pki_dir.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = pki_dir / "ca.key", pki_dir / "ca.crt"
-    key, csr, cert = pki_dir / "apiserver.key", pki_dir / "apiserver.csr", pki_dir / "apiserver.crt"
     sa_key, sa_pub = pki_dir / "sa.key", pki_dir / "sa.pub"
     if not ca_cert.exists():
         _openssl(
@@ -65,38 +116,28 @@ def create(pki_dir: Path) -> Credentials:
             "-out",
             str(ca_cert),
         )
-    if not cert.exists():
-        ext = pki_dir / "san.ext"
-        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n")
-        _openssl(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=kube-apiserver",
-            "-keyout",
-            str(key),
-            "-out",
-            str(csr),
-        )
-        _openssl(
-            "x509",
-            "-req",
-            "-in",
-            str(csr),
-            "-CA",
-            str(ca_cert),
-            "-CAkey",
-            str(ca_key),
-            "-CAcreateserial",
-            "-days",
-            "3650",
-            "-extfile",
-            str(ext),
-            "-out",
-            str(cert),
-        )
+    addresses = f"IP:127.0.0.1,IP:{node_address},IP:{KUBERNETES_SERVICE_IP}"
+    cert, key = _issue(
+        pki_dir,
+        "apiserver",
+        "/CN=kube-apiserver",
+        f"subjectAltName={addresses},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
+        "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
+        "extendedKeyUsage=serverAuth\n",
+    )
+    kubelet_cert, kubelet_key = _issue(
+        pki_dir,
+        "kubelet",
+        f"/O=system:nodes/CN=system:node:{NODE_NAME}",
+        f"subjectAltName=IP:127.0.0.1,IP:{node_address},DNS:{NODE_NAME}\n"
+        "extendedKeyUsage=serverAuth\n",
+    )
+    client_cert, client_key = _issue(
+        pki_dir,
+        "apiserver-kubelet-client",
+        "/O=system:masters/CN=kube-apiserver-kubelet-client",
+        "extendedKeyUsage=clientAuth\n",
+    )
     if not sa_key.exists():
         _openssl("genrsa", "-out", str(sa_key), "2048")
         _openssl("rsa", "-in", str(sa_key), "-pubout", "-out", str(sa_pub))
@@ -108,7 +149,19 @@ def create(pki_dir: Path) -> Credentials:
         "node": Identity(f"system:node:{NODE_NAME}", ("system:nodes",), _token()),
     }
     _write_tokens(token_file, identities)
-    return Credentials(ca_cert, cert, key, sa_key, sa_pub, token_file, **identities)
+    return Credentials(
+        ca_cert,
+        cert,
+        key,
+        sa_key,
+        sa_pub,
+        token_file,
+        kubelet_cert=kubelet_cert,
+        kubelet_key=kubelet_key,
+        kubelet_client_cert=client_cert,
+        kubelet_client_key=client_key,
+        **identities,
+    )
 
 
 def _write_tokens(path: Path, identities: dict[str, Identity]) -> None:

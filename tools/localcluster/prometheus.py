@@ -50,7 +50,7 @@ def targets_file(folder: Path) -> Path:
     return folder / "pod-targets.json"
 
 
-def argv(folder: Path, port: int) -> list[str]:
+def argv(folder: Path, host: str, port: int) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "prometheus.yml"
     config_path.write_text(config(targets_file(folder)))
@@ -58,7 +58,8 @@ def argv(folder: Path, port: int) -> list[str]:
         binary(),
         f"--config.file={config_path}",
         f"--storage.tsdb.path={folder / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
+        # The node's pod-network address: the operator's pod queries it from there.
+        f"--web.listen-address={host}:{port}",
         "--storage.tsdb.retention.time=2h",
         "--log.level=warn",
     ]

@@ -44,9 +44,9 @@ class State:
         (folder / "state.json").write_text(json.dumps(asdict(self), indent=2))
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
 
