@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -30,8 +32,30 @@ def test_the_chart_lints_and_renders() -> None:
         "ClusterRoleBinding",
         "Deployment",
         "Pod",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
         "ServiceAccount",
     ]
+
+
+def test_two_replicas_elect_a_leader_through_a_lease_they_alone_may_write() -> None:
+    rendered = _helm("template", "autoretrain", str(CHART), "--namespace", "ops")
+    docs = {d["kind"]: d for d in yaml.safe_load_all(rendered.stdout) if d}
+    deployment = docs["Deployment"]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["AUTORETRAIN_LEADER_ELECTION"]["value"] == "true"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    role = docs["Role"]
+    assert role["metadata"]["namespace"] == "ops"
+    assert {r["resources"][0] for r in role["rules"]} == {"leases"}
+    writes = [r for r in role["rules"] if "patch" in r["verbs"]]
+    assert writes and all(r["resourceNames"] == ["autoretrain-operator"] for r in writes)
+    assert docs["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
+    single = _helm("template", "autoretrain", str(CHART), "--set", "replicaCount=1")
+    assert "PodDisruptionBudget" not in single.stdout
 
 
 @pytest.mark.parametrize(
@@ -75,3 +99,62 @@ def test_the_chart_ships_the_generated_crds() -> None:
     repo_crds = CHART.parents[1] / "crds"
     for crd in repo_crds.glob("*.yaml"):
         assert (CHART / "crds" / crd.name).read_text() == crd.read_text()
+
+
+def _rendered(*values: str) -> list[dict[str, Any]]:
+    rendered = _helm("template", "autoretrain", str(CHART), "--namespace", "ops", *values)
+    assert rendered.returncode == 0, rendered.stderr
+    return [d for d in yaml.safe_load_all(rendered.stdout) if d]
+
+
+MONITORING = ["--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true"]
+
+
+def test_monitoring_objects_are_off_by_default() -> None:
+    kinds = {d["kind"] for d in _rendered()}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule", "Service", "ConfigMap"}
+
+
+def test_the_service_monitor_scrapes_the_operators_metrics_port() -> None:
+    docs = _rendered(*MONITORING, "--set", "serviceMonitor.labels.release=prometheus")
+    monitor = next(d for d in docs if d["kind"] == "ServiceMonitor")
+    service = next(d for d in docs if d["kind"] == "Service")
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    selected = monitor["spec"]["selector"]["matchLabels"].items()
+    assert selected <= service["metadata"]["labels"].items()
+    assert service["spec"]["selector"].items() <= (
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    (endpoint,) = monitor["spec"]["endpoints"]
+    (port,) = service["spec"]["ports"]
+    assert endpoint["port"] == port["name"] == "metrics"
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "metrics", "containerPort": port["port"]} in container["ports"]
+
+
+def test_the_prometheus_rule_holds_the_plain_rules_file() -> None:
+    rule = next(d for d in _rendered(*MONITORING) if d["kind"] == "PrometheusRule")
+    plain = yaml.safe_load((CHART / "files" / "autoretrain.rules.yaml").read_text())
+    assert rule["spec"]["groups"] == plain["groups"]
+
+
+def test_the_dashboards_ship_as_configmaps_for_grafanas_sidecar() -> None:
+    maps = [
+        d
+        for d in _rendered(
+            "--set", "dashboards.enabled=true", "--set", "dashboards.namespace=grafana"
+        )
+        if d["kind"] == "ConfigMap"
+    ]
+    assert len(maps) == 2
+    for config_map in maps:
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert config_map["metadata"]["namespace"] == "grafana"
+        ((name, text),) = config_map["data"].items()
+        assert json.loads(text) == json.loads((CHART / "dashboards" / name).read_text())
+
+
+def test_a_bad_scrape_interval_is_refused() -> None:
+    rendered = _helm("template", "autoretrain", str(CHART), "--set", "serviceMonitor.interval=soon")
+    assert rendered.returncode != 0 and "interval" in rendered.stderr
