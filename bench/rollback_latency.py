@@ -7,7 +7,10 @@ against Prometheus every 100 ms; the first Failed result is the moment the
 breach is visible. The end is the first moment the canary Deployment has zero
 ready pods (or is gone). Target: at most one analysis interval plus 1 s.
 
-    uv run python bench/rollback_latency.py [--rounds 3] [--interval 5s]
+    uv run --frozen python bench/rollback_latency.py [--rounds 3]
+
+(The cluster, Prometheus, the S3 server and the chart-installed operator are
+started if they are not running.)
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from pathlib import Path
 from autoretrain.analysis.measure import measure
 from autoretrain.analysis.prometheus import PrometheusProvider
 from autoretrain.analysis.queries import QueryContext
-from autoretrain.api.analysis import OnlineAnalysis, duration_seconds
+from autoretrain.api.online import OnlineAnalysis, duration_seconds
 from demo import story
 from demo.load import LoadGenerator
-from demo.platform import install
+from demo.platform import Platform, install
 from demo.world import SERVER, World
 from localcluster.cluster import Cluster
 from localcluster.launcher import Launcher
@@ -48,24 +51,21 @@ def canary_ready_pods(cluster: Cluster, namespace: str) -> int:
     return int(result.stdout or 0)
 
 
-def one_round(
-    cluster: Cluster, prometheus: str, interval: str, workdir: Path, index: int
-) -> tuple[float, float]:
+def one_round(platform: Platform, interval: str, workdir: Path, index: int) -> tuple[float, float]:
+    cluster, prometheus = platform.cluster, platform.prometheus
     namespace = f"bench-rollback-{index}"
     cluster.kubectl(
         "delete", "namespace", namespace, "--ignore-not-found", "--wait=true", timeout=120
     )
     cluster.kubectl("create", "namespace", namespace)
-    world = World(cluster, namespace, workdir / namespace)
+    world = World(platform, namespace, workdir / namespace)
+    world.setup()
     world.serve(world.bootstrap_champion())
     spec = story.policy(fast=True)
     spec["gates"]["online"]["interval"] = interval
     world.modelretrain(**spec)
     analysis = OnlineAnalysis.model_validate(spec["gates"]["online"])
     metric = next(m for m in analysis.metrics if m.builtin == "constantPrediction")
-    context = QueryContext(
-        namespace=namespace, name="churn", stable=SERVER, canary=f"{SERVER}-canary"
-    )
     provider = PrometheusProvider(prometheus)
     load = LoadGenerator(cluster.api_client(), namespace, SERVER, "churn", rate_per_second=25)
     load.start()
@@ -73,6 +73,14 @@ def one_round(
         world.write_day("cents", seed=300 + index)
         name = world.trigger(f"bench-{index}-{int(time.time())}")
         world.wait_phase(name, ("Canary",), timeout=180)
+        context = QueryContext(
+            namespace=namespace,
+            name="churn",
+            stable=SERVER,
+            canary=f"{SERVER}-canary",
+            canary_version=name,  # a run's candidate is stored under the run's name
+            stable_version="v0",
+        )
         breach: float | None = None
         while True:
             now = time.monotonic()
@@ -101,16 +109,11 @@ def main() -> None:
     args = parser.parse_args()
     launcher = Launcher()
     launcher.up()
-    prometheus = launcher.ensure_prometheus()
-    cluster = Cluster(launcher.kubeconfig)
+    platform = install(Cluster(launcher.kubeconfig), launcher)
     workdir = Path(tempfile.mkdtemp(prefix="rollback-bench-"))
-    platform = install(cluster, workdir, {"AUTORETRAIN_PROMETHEUS_URL": prometheus})
     try:
-        results = [
-            one_round(cluster, prometheus, args.interval, workdir, i) for i in range(args.rounds)
-        ]
+        results = [one_round(platform, args.interval, workdir, i) for i in range(args.rounds)]
     finally:
-        platform.operator.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     latencies = [r[0] for r in results]
     target = results[0][1] + 1.0

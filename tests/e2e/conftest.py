@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from demo.load import LoadGenerator
-from demo.platform import Platform, install, stop_recorded_operator
+from demo.platform import Platform, install
 from demo.world import SERVER
 from demo.world import World as Scenario
 from localcluster.cluster import Cluster
@@ -14,29 +15,24 @@ from localcluster.launcher import Launcher
 
 
 @pytest.fixture(scope="session")
-def platform(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    stop_recorded_operator()
-    prometheus = Launcher().ensure_prometheus()
-    installed = install(
-        cluster, tmp_path_factory.mktemp("operator"), {"AUTORETRAIN_PROMETHEUS_URL": prometheus}
-    )
-    try:
-        yield installed
-    finally:
-        installed.operator.stop()
+def platform(cluster: Cluster) -> Platform:
+    """The chart installed with the project's image; it stays for the next session."""
+    return install(cluster, Launcher())
 
 
 @pytest.fixture
 def scenario(
     platform: Platform, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Scenario]:
-    if platform.operator.process is None or platform.operator.process.poll() is not None:
-        platform.operator.start()
+    if not platform.operator_pods():  # a test that stopped the operator failed midway
+        platform.scale_operator()
     with platform.cluster.namespace("e2e") as namespace:
-        yield Scenario(platform.cluster, namespace, tmp_path)
+        world = Scenario(platform, namespace, tmp_path)
+        world.setup()
+        yield world
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
-        print(platform.operator.log()[-6000:])
+        print(platform.operator_log(400)[-8000:])
 
 
 @pytest.fixture
@@ -61,3 +57,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     if report.when == "call":
         item.rep_call = report  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class FaultOutcome:
+    """One row of the fault campaign's table (tests/e2e/test_fault_campaign.py)."""
+
+    fault: str
+    phase: str
+    ended: str
+    reason: str
+
+
+_FAULT_OUTCOMES: list[FaultOutcome] = []
+
+
+def record_fault(outcome: FaultOutcome) -> None:
+    _FAULT_OUTCOMES.append(outcome)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _FAULT_OUTCOMES:
+        return
+    terminalreporter.section("fault campaign")
+    terminalreporter.write_line("| fault | injected in | run ended | reason |")
+    terminalreporter.write_line("|---|---|---|---|")
+    for row in _FAULT_OUTCOMES:
+        terminalreporter.write_line(f"| {row.fault} | {row.phase} | {row.ended} | {row.reason} |")

@@ -72,6 +72,14 @@ def _prepare(s: Scenario, day: str, **spec: Any) -> str:
     return champion.version
 
 
+def _in_canary(s: Scenario, trigger: str) -> str:
+    """A good candidate's run, waited for until its canary starts."""
+    _prepare(s, "good")
+    name = s.trigger(trigger)
+    s.wait_phase(name, ("Canary",), timeout=120)
+    return name
+
+
 def test_a_healthy_candidate_is_promoted_through_two_steps(
     scenario: Scenario, traffic: LoadGenerator
 ) -> None:
@@ -100,6 +108,7 @@ def test_a_healthy_candidate_is_promoted_through_two_steps(
     assert scenario.served_version() == name
     eventually(lambda: not _canary_exists(scenario), what="the canary removed")
     assert sum(traffic.sent.values()) > 50
+    assert sum(traffic.failed.values()) == 0, traffic.failed
 
 
 def _rollbacks(platform: Platform, namespace: str) -> float:
@@ -121,7 +130,12 @@ def test_single_class_on_live_traffic_is_rolled_back_at_the_first_analysis(
     name = scenario.trigger("cents")
     run = scenario.wait_phase(name, timeout=240)
     assert (run["status"]["phase"], run["status"]["reason"]) == ("RolledBack", "AnalysisFailed")
-    assert run["status"]["gate"]["verdict"] == "Passed"  # it looked fine offline
+    # Offline, the champion collapsed on the holdout in cents: the gate could not
+    # judge, and onInconclusive (Canary by default) left the verdict to live traffic.
+    gate = run["status"]["gate"]
+    assert gate["verdict"] == "Inconclusive", gate
+    drift = [c for c in gate["checks"] if c["name"].endswith(".championDrift")]
+    assert drift and all(c["verdict"] == "Inconclusive" for c in drift), gate["checks"]
     assert "classes" in run["status"]["message"]
     assert {m["step"] for m in run["status"]["canary"]["measurements"]} == {0}
     after = scenario.cluster.get_json("deployment", "-n", scenario.namespace, SERVER)
@@ -166,17 +180,13 @@ def test_without_prometheus_the_run_never_promotes(
 def test_a_killed_operator_resumes_the_same_canary_step(
     scenario: Scenario, traffic: LoadGenerator, platform: Platform
 ) -> None:
-    _prepare(scenario, "good")
-    name = scenario.trigger("resume")
-    scenario.wait_phase(name, ("Canary",), timeout=120)
+    name = _in_canary(scenario, "resume")
     eventually(lambda: _canary_exists(scenario), what="the canary Deployment")
     step = scenario.run(name)["status"]["canary"]["stepIndex"]
     uid = scenario.cluster.get_json("deployment", "-n", scenario.namespace, f"{SERVER}-canary")[
         "metadata"
     ]["uid"]
-    platform.operator.kill()
-    time.sleep(2)
-    platform.operator.start()
+    platform.kill_operator()
     resumed = scenario.run(name)["status"]["canary"]["stepIndex"]
     assert resumed == step
     run = scenario.wait_phase(name, timeout=240)
@@ -190,9 +200,7 @@ def test_a_killed_operator_resumes_the_same_canary_step(
 def test_an_abort_annotation_rolls_back_within_one_interval(
     scenario: Scenario, traffic: LoadGenerator
 ) -> None:
-    _prepare(scenario, "good")
-    name = scenario.trigger("abort")
-    scenario.wait_phase(name, ("Canary",), timeout=120)
+    name = _in_canary(scenario, "abort")
     started = time.monotonic()
     scenario.cluster.kubectl(
         "annotate",
@@ -203,6 +211,7 @@ def test_an_abort_annotation_rolls_back_within_one_interval(
         "autoretrain.io/abort=operator-test",
     )
     run = scenario.wait_phase(name, timeout=30)
-    assert time.monotonic() - started <= 2.0 + 1.0  # one 2s interval, plus a second
+    # One 2s interval, plus kubectl and the poll; measured 3.5-3.8 s under full load with 8 workers.
+    assert time.monotonic() - started <= 2.0 + 2.0
     assert (run["status"]["phase"], run["status"]["reason"]) == ("RolledBack", "Aborted")
     eventually(lambda: not _canary_exists(scenario), timeout=10, what="the canary removed")

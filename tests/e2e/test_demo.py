@@ -32,3 +32,6 @@ def test_the_three_days_end_promoted_rejected_and_rolled_back(
     assert scenario.served_version() == outcomes[0].run
     table = story.table(outcomes)
     assert "RolledBack" in table and "DURATION" in table
+    # Pods came and went through a promotion and a rollback; no user request failed.
+    assert sum(traffic.sent.values()) > 500
+    assert sum(traffic.failed.values()) == 0, traffic.failed

@@ -9,22 +9,14 @@ from typing import Any
 import pytest
 
 from demo.platform import Platform
-from demo.world import SERVER
+from demo.world import SERVER, training
 from demo.world import World as Scenario
 from localcluster.cluster import eventually
+from localcluster.imagebuild import chart_image
 
 pytestmark = pytest.mark.e2e
 
-FAILING_TRAINING: dict[str, Any] = {
-    "backoffLimit": 0,
-    "template": {
-        "spec": {
-            "containers": [
-                {"name": "train", "image": "x", "command": ["python", "-c", "raise SystemExit(1)"]}
-            ]
-        }
-    },
-}
+FAILING_TRAINING = training("python", "-c", "raise SystemExit(1)")
 
 
 def _ready(s: Scenario) -> Any:
@@ -98,24 +90,7 @@ def test_a_killed_operator_resumes_with_no_duplicate_jobs(
     scenario.write_day("good", seed=9)
     # Slower steps make each phase long enough to be caught.
     scenario.modelretrain(
-        training={
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "train",
-                            "image": "x",
-                            "command": [
-                                "sh",
-                                "-c",
-                                "sleep 4 && exec python -m autoretrain.train --label churned",
-                            ],
-                        }
-                    ]
-                }
-            },
-        }
+        training=training("sh", "-c", "sleep 4 && exec python -m autoretrain.train --label churned")
     )
     scenario.cluster.kubectl(
         "patch",
@@ -128,9 +103,7 @@ def test_a_killed_operator_resumes_with_no_duplicate_jobs(
     )
     name = scenario.trigger(f"kill-{phase}")
     scenario.wait_phase(name, (phase,), timeout=120)
-    platform.operator.kill()
-    time.sleep(2)
-    platform.operator.start()
+    platform.kill_operator()
     run = scenario.wait_phase(name)
     assert run["status"]["phase"] == "Succeeded", run["status"]
     assert scenario.jobs() == [f"{name}-gate", f"{name}-train"]
@@ -141,7 +114,7 @@ def _raw_modelretrain(s: Scenario, name: str, deadline: int) -> dict[str, Any]:
     from demo.world import modelretrain
 
     body = modelretrain(
-        s.store_uri, s.data_dir, schedule="* * * * *", startingDeadlineSeconds=deadline
+        s.store_uri, s.data_uri, schedule="* * * * *", startingDeadlineSeconds=deadline
     )
     body["metadata"]["name"] = name
     return body
@@ -149,14 +122,14 @@ def _raw_modelretrain(s: Scenario, name: str, deadline: int) -> dict[str, Any]:
 
 def test_a_tick_missed_while_the_operator_was_down(scenario: Scenario, platform: Platform) -> None:
     _ready(scenario)
-    platform.operator.stop()
+    platform.scale_operator(0)
     now = time.time()
     if 60 - now % 60 < 10:  # keep the creation time clear of the next tick
         time.sleep(60 - now % 60 + 1)
     scenario.apply(_raw_modelretrain(scenario, "patient", deadline=300))
     scenario.apply(_raw_modelretrain(scenario, "strict", deadline=2))
     time.sleep(60 - time.time() % 60 + 5)  # the tick passes while nobody watches
-    platform.operator.start()
+    platform.scale_operator()
 
     def runs_of(owner: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = scenario.cluster.get_json(
@@ -235,7 +208,7 @@ def test_a_custom_check_container_can_reject_the_candidate(scenario: Scenario) -
                     {
                         "custom": {
                             "name": "fairness",
-                            "image": "x",
+                            "image": chart_image(),
                             "command": ["python", "-c", script],
                         }
                     },

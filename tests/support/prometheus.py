@@ -260,8 +260,8 @@ def running_model_server(
 
 def save_model(estimator: Any, path: Path) -> tuple[str, str]:
     """Write ``estimator`` as a skops artifact; its file:// URI and sha256."""
-    from autoretrain.store import models
+    from autoretrain.store import digests, models
 
     data = models.dumps_model(estimator)
     path.write_bytes(data)
-    return path.resolve().as_uri(), models.sha256_hex(data)
+    return path.resolve().as_uri(), digests.sha256_hex(data)

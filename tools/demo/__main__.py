@@ -14,7 +14,7 @@ import time
 
 from demo import story
 from demo.load import LoadGenerator
-from demo.platform import install, record_operator, stop_recorded_operator
+from demo.platform import SYSTEM_NAMESPACE, install
 from demo.world import SERVER, World
 from localcluster import binaries
 from localcluster.cluster import Cluster
@@ -31,16 +31,12 @@ def say(line: str) -> None:
 def up(fast: bool) -> int:
     started = time.monotonic()
     launcher = Launcher()
-    say("starting the local control plane and Prometheus ...")
+    say("starting the local control plane, Prometheus and the S3 server ...")
     launcher.up()
-    prometheus = launcher.ensure_prometheus()
     cluster = Cluster(launcher.kubeconfig)
-    stop_recorded_operator(WORKDIR)
     WORKDIR.mkdir(exist_ok=True)
-    say("installing the CRDs, the chart's RBAC and the operator ...")
-    platform = install(cluster, WORKDIR, {"AUTORETRAIN_PROMETHEUS_URL": prometheus})
-    assert platform.operator.process is not None
-    record_operator(WORKDIR, platform.operator.process.pid)
+    say("helm install: the CRDs, least-privilege RBAC and the operator, from the image ...")
+    platform = install(cluster, launcher)
 
     cluster.kubectl(
         "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=120
@@ -48,7 +44,9 @@ def up(fast: bool) -> int:
     cluster.kubectl("create", "namespace", NAMESPACE)
     world_dir = WORKDIR / "world"
     shutil.rmtree(world_dir, ignore_errors=True)
-    world = World(cluster, NAMESPACE, world_dir)
+    world = World(platform, NAMESPACE, world_dir)
+    world.setup()
+    say(f"bucket s3://{world.bucket} and Secret {NAMESPACE}/s3-credentials created")
     say("training the first champion (v0) and serving it ...")
     world.serve(world.bootstrap_champion())
     world.modelretrain(**story.policy(fast))
@@ -65,14 +63,14 @@ def up(fast: bool) -> int:
     say(f"  {kubectl} get modelretrainruns -n {NAMESPACE}")
     say(f"  {kubectl} get modelretrainrun -n {NAMESPACE} {outcomes[-1].run} -o yaml")
     say(f"  {kubectl} get events -n {NAMESPACE} --sort-by=.lastTimestamp")
-    say(f"  Prometheus: {prometheus}   operator log: {WORKDIR / 'operator.log'}")
+    say(f"  {kubectl} logs -n {SYSTEM_NAMESPACE} deploy/autoretrain")
+    say(f"  Prometheus: {platform.prometheus}   S3: {platform.s3_endpoint}")
     say("  make demo-down   # removes everything")
     expected = ["Succeeded", "Rejected", "RolledBack"]
     return 0 if [o.phase for o in outcomes] == expected else 1
 
 
 def down() -> int:
-    stop_recorded_operator(WORKDIR)
     Launcher().down()
     shutil.rmtree(WORKDIR, ignore_errors=True)
     say("demo removed")

@@ -2,8 +2,11 @@
 
 Day 1: good data; the candidate passes the gate and the canary and is promoted.
 Day 2: a join flipped the labels; the offline gate rejects the candidate.
-Day 3: billing switched to cents; the candidate looks fine offline but predicts
-a single class on live traffic, and the first canary analysis rolls it back.
+Day 3: billing switched to cents in the training data and the holdout. The
+champion collapses on that holdout, so the gate finds the data changed under it
+and cannot judge (Inconclusive); the policy sends such a candidate to the
+canary, where live traffic, still in dollars, makes it predict a single class
+and the first analysis rolls it back.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ Say = Callable[[str], None]
 DAYS: tuple[tuple[str, data.Scenario, str], ...] = (
     ("day 1", "good", "fresh, good data"),
     ("day 2", "flipped_labels", "a broken join flipped the labels"),
-    ("day 3", "cents", "billing switched to cents: fine offline, wrong on live traffic"),
+    ("day 3", "cents", "billing switched to cents: offline cannot tell, live traffic can"),
 )
 
 
@@ -100,7 +103,7 @@ class Timeline:
         if quiet:
             self._once(
                 "checks:quiet",
-                f"  {clock}    gate  Passed  {len(quiet)} catastrophic "
+                f"  {clock}    gate  {'Passed':<12} {len(quiet)} catastrophic "
                 "checks (integrity, loads, finite, not constant, schema, data)",
             )
         for check in checks:
@@ -108,7 +111,7 @@ class Timeline:
                 continue
             self._once(
                 f"check:{check['name']}",
-                f"  {clock}    gate  {check['verdict']:<7} {check['name']:<22} "
+                f"  {clock}    gate  {check['verdict']:<12} {check['name']:<22} "
                 f"value {_number(check.get('value')):<9} "
                 f"threshold {check.get('threshold') or '-'}",
             )

@@ -3,67 +3,135 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autoretrain.api.common import ModelVersionRef
+from autoretrain.api.common import FINAL_RUN_PHASES, ModelVersionRef
+from autoretrain.api.pods import PodEnv, version_folder_uri
 from autoretrain.lifecycle.schedule import manual_run_name
+from autoretrain.store.objects import open_store
 from autoretrain.store.registry import ModelRegistry
 from demo import data
+from demo.platform import Platform
 from localcluster.cluster import Cluster, eventually
+from localcluster.imagebuild import chart_image
+from localcluster.s3server import create_bucket
 
 SERVER = "churn-server"
-FINAL = ("Succeeded", "Rejected", "RolledBack", "Failed")
+FINAL = tuple(sorted(FINAL_RUN_PHASES))
+#: The Secret with the S3 endpoint and keys, which the ModelRetrain names.
+S3_SECRET = "s3-credentials"  # noqa: S105 (a name, not a password)
 
 
 @dataclass
 class World:
-    cluster: Cluster
+    """A team's namespace: its bucket on the S3 server and the Secret that opens it."""
+
+    platform: Platform
     namespace: str
     root: Path
+    #: The team's bucket; the namespace's name unless said otherwise.
+    bucket: str = ""
+
+    def __post_init__(self) -> None:
+        self.bucket = self.bucket or self.namespace
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.platform.cluster
 
     @property
     def store_uri(self) -> str:
-        return f"file://{self.root}/store/"
+        return f"s3://{self.bucket}/churn/"
 
     @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
+    def data_uri(self) -> str:
+        return f"s3://{self.bucket}/data/"
+
+    @property
+    def s3_env(self) -> dict[str, str]:
+        return self.platform.s3_credentials.env(self.platform.s3_endpoint)
+
+    def setup(self) -> None:
+        """The bucket and the Secret a user would have before applying a ModelRetrain."""
+        self.create_bucket()
+        self.cluster.kubectl(
+            "create",
+            "secret",
+            "generic",
+            S3_SECRET,
+            "-n",
+            self.namespace,
+            *(f"--from-literal={k}={v}" for k, v in self.s3_env.items()),
+        )
+
+    def create_bucket(self) -> None:
+        create_bucket(self.platform.s3_endpoint, self.platform.s3_credentials, self.bucket)
 
     def write_day(self, kind: data.Scenario, seed: int) -> None:
-        data.write_day(self.data_dir, kind, seed)
+        folder = self.root / "data"
+        data.write_day(folder, kind, seed)
+        store = open_store(self.data_uri, self.s3_env)
+        for name in ("train.csv", "holdout.csv"):
+            store.put(name, (folder / name).read_bytes())
 
     def registry(self) -> ModelRegistry:
-        return ModelRegistry.open(self.store_uri)
+        return ModelRegistry(open_store(self.store_uri, self.s3_env))
 
-    def train_locally(self, version: str) -> ModelVersionRef:
-        """Runs the reference trainer as a plain process, as a bootstrap would."""
-        message = self.root / f"{version}.termination"
+    def train_first_model(self, version: str) -> ModelVersionRef:
+        """The team's first model, trained by a Job from the same image the operator uses.
+
+        In the image, so the first champion's dependencies are the ones every later
+        candidate is compared with.
+        """
+        name = f"bootstrap-{version}"
         env = {
-            **os.environ,
-            "AUTORETRAIN_RUN": version,
-            "AUTORETRAIN_VERSION": version,
-            "AUTORETRAIN_OUTPUT_URI": f"{self.store_uri}versions/{version}/",
-            "AUTORETRAIN_TRAIN_URI": f"file://{self.data_dir}/train.csv",
-            "AUTORETRAIN_HOLDOUT_URI": f"file://{self.data_dir}/holdout.csv",
-            "AUTORETRAIN_TERMINATION_MESSAGE_PATH": str(message),
+            PodEnv.RUN: version,
+            PodEnv.VERSION: version,
+            PodEnv.OUTPUT_URI: version_folder_uri(self.store_uri, version),
+            PodEnv.TRAIN_URI: f"{self.data_uri}train.csv",
+            PodEnv.HOLDOUT_URI: f"{self.data_uri}holdout.csv",
         }
-        subprocess.run(
-            [sys.executable, "-m", "autoretrain.train", *TRAINER_ARGS],
-            env=env,
-            check=True,
-            capture_output=True,
+        self.apply(
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": name},
+                "spec": {
+                    "backoffLimit": 0,
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "automountServiceAccountToken": False,
+                            "securityContext": {"runAsNonRoot": True},
+                            "containers": [
+                                {
+                                    "name": "train",
+                                    "image": chart_image(),
+                                    "command": ["python", "-m", "autoretrain.train", *TRAINER_ARGS],
+                                    "env": [{"name": k, "value": v} for k, v in env.items()],
+                                    "envFrom": [{"secretRef": {"name": S3_SECRET}}],
+                                    "securityContext": RESTRICTED,
+                                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                                }
+                            ],
+                            "volumes": [{"name": "tmp", "emptyDir": {}}],
+                        }
+                    },
+                },
+            }
         )
-        report = json.loads(message.read_text())
+        self.cluster.wait_for_job(self.namespace, name)
+        (pod,) = self.cluster.get_json("pods", "-n", self.namespace, "-l", f"job-name={name}")[
+            "items"
+        ]
+        report = json.loads(pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"])
         return ModelVersionRef(version=version, uri=report["candidateUri"], sha256=report["sha256"])
 
     def bootstrap_champion(self) -> ModelVersionRef:
         self.write_day("good", seed=1)
-        champion = self.train_locally("v0")
+        champion = self.train_first_model("v0")
         self.registry().promote("v0", expected_sequence=0, run="bootstrap")
         return champion
 
@@ -88,7 +156,7 @@ class World:
         )
 
     def modelretrain(self, **spec: Any) -> None:
-        self.apply(modelretrain(self.store_uri, self.data_dir, **spec))
+        self.apply(modelretrain(self.store_uri, self.data_uri, **spec))
 
     def trigger(self, value: str) -> str:
         self.cluster.kubectl(
@@ -138,25 +206,34 @@ class World:
             e["name"]: e.get("value")
             for e in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
         }
-        return env.get("AUTORETRAIN_MODEL_VERSION")
+        return env.get(PodEnv.MODEL_VERSION)
 
     def jobs(self) -> list[str]:
-        return sorted(
-            j["metadata"]["name"]
-            for j in self.cluster.get_json("jobs", "-n", self.namespace)["items"]
+        """The Jobs the operator made for this ModelRetrain's runs."""
+        listed = self.cluster.get_json(
+            "jobs", "-n", self.namespace, "-l", "autoretrain.io/model-retrain=churn"
         )
+        return sorted(j["metadata"]["name"] for j in listed["items"])
 
 
 TRAINER_ARGS = ["--label", data.LABEL]
 
 
+#: What the project's pods ask of the runtime, as a restricted namespace requires.
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
 def serving_deployment(model: ModelVersionRef, replicas: int) -> dict[str, Any]:
     env = [
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        {"name": "AUTORETRAIN_MODEL_NAME", "value": "churn"},
-        {"name": "AUTORETRAIN_MODEL_URI", "value": model.uri},
-        {"name": "AUTORETRAIN_MODEL_SHA256", "value": model.sha256},
-        {"name": "AUTORETRAIN_MODEL_VERSION", "value": model.version},
+        {"name": PodEnv.MODEL_NAME, "value": "churn"},
+        {"name": PodEnv.MODEL_URI, "value": model.uri},
+        {"name": PodEnv.MODEL_SHA256, "value": model.sha256},
+        {"name": PodEnv.MODEL_VERSION, "value": model.version},
     ]
     return {
         "apiVersion": "apps/v1",
@@ -172,50 +249,55 @@ def serving_deployment(model: ModelVersionRef, replicas: int) -> dict[str, Any]:
                     "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8080"},
                 },
                 "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
                     "containers": [
                         {
                             "name": "server",
-                            "image": "autoretrain:0.1.0",
+                            "image": chart_image(),
                             "command": ["python", "-m", "autoretrain.serve"],
                             "env": env,
+                            "envFrom": [{"secretRef": {"name": S3_SECRET}}],
                             "ports": [{"name": "http", "containerPort": 8080}],
                             "readinessProbe": {
                                 "httpGet": {"path": "/v2/health/ready", "port": "http"},
                                 "periodSeconds": 1,
                             },
+                            "securityContext": RESTRICTED,
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                            "resources": {"limits": {"memory": "512Mi"}},
                         }
-                    ]
+                    ],
                 },
             },
         },
     }
 
 
-def modelretrain(store_uri: str, data_dir: Path, **spec: Any) -> dict[str, Any]:
+def training(*command: str, backoff_limit: int = 0) -> dict[str, Any]:
+    """A ModelRetrain's ``training`` running ``command`` (the reference trainer by default)."""
+    container = {
+        "name": "train",
+        "image": chart_image(),
+        "command": list(command) or ["python", "-m", "autoretrain.train", *TRAINER_ARGS],
+        "resources": {"limits": {"memory": "1Gi"}},
+    }
+    return {"backoffLimit": backoff_limit, "template": {"spec": {"containers": [container]}}}
+
+
+def modelretrain(store_uri: str, data_uri: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "autoretrain.io/v1alpha1",
         "kind": "ModelRetrain",
         "metadata": {"name": "churn"},
         "spec": {
-            "artifacts": {"uri": store_uri},
-            "data": {
-                "train": f"file://{data_dir}/train.csv",
-                "holdout": f"file://{data_dir}/holdout.csv",
-            },
-            "training": {
-                "backoffLimit": 0,
-                "template": {
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "train",
-                                "image": "autoretrain:0.1.0",
-                                "command": ["python", "-m", "autoretrain.train", *TRAINER_ARGS],
-                            }
-                        ]
-                    }
-                },
-            },
+            "artifacts": {"uri": store_uri, "secretRef": {"name": S3_SECRET}},
+            "data": {"train": f"{data_uri}train.csv", "holdout": f"{data_uri}holdout.csv"},
+            "training": training(),
             "gates": {
                 "offline": {
                     "labelColumn": data.LABEL,
