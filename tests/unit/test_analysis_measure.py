@@ -133,6 +133,32 @@ def test_regressors_are_judged_on_value_buckets() -> None:
     assert (measurement.phase, measurement.value) == ("Failed", 1.0)
 
 
+NAN = {"name": "nan", "builtin": "nanPrediction"}
+
+
+def test_non_finite_predictions_fail_a_regressor() -> None:
+    queries = q("nanPrediction")
+    buckets = {"1.0": 30.0, "2.0": 90.0, "+Inf": 90.0}
+    broken = TableProvider(
+        {queries.non_finite_predictions(): one(10.0), queries.value_buckets(): per("le", buckets)}
+    )
+    assert (run(NAN, broken).phase, run(NAN, broken).value) == ("Failed", 0.1)
+    healthy = TableProvider(
+        {queries.non_finite_predictions(): one(0.0), queries.value_buckets(): per("le", buckets)}
+    )
+    assert run(NAN, healthy).phase == "Successful"
+    every_one = TableProvider({queries.non_finite_predictions(): one(40.0)})
+    assert (run(NAN, every_one).phase, run(NAN, every_one).value) == ("Failed", 1.0)
+
+
+def test_non_finite_share_needs_enough_predictions_and_reads_classes_too() -> None:
+    queries = q("nanPrediction")
+    few = TableProvider({queries.non_finite_predictions(): one(1.0)})
+    assert run(NAN, few).message == "1 canary predictions in window, need 20"
+    classes = TableProvider({queries.class_counts(): per("class", {"no": 60.0, "yes": 40.0})})
+    assert (run(NAN, classes).phase, run(NAN, classes).value) == ("Successful", 0.0)
+
+
 PROM = {"name": "q", "prometheus": {"query": 'sum(x{ns="{{namespace}}",t="{{track}}"})'}, "max": 1}
 
 

@@ -186,6 +186,7 @@ JUDGED_ERRORS = {
     "judge": {"mannWhitney": {"lookback": "6s", "step": "1s", "minSamples": 3}},
 }
 LATENCY = {"name": "p99", "builtin": "latencyP99"}
+NAN = {"name": "nan", "builtin": "nanPrediction"}
 
 
 def test_the_provider_reads_instant_and_range_results(cluster: Cluster) -> None:
@@ -204,7 +205,7 @@ def test_the_provider_reads_instant_and_range_results(cluster: Cluster) -> None:
 
 
 def test_a_healthy_canary_passes_every_builtin_check(cluster: Cluster) -> None:
-    for metric in (SHIFT, CONSTANT, ERRORS, LATENCY):
+    for metric in (SHIFT, CONSTANT, NAN, ERRORS, LATENCY):
         measurement = cluster.measure("good", metric)
         assert measurement.phase == "Successful", measurement
     assert cluster.measure("good", CONSTANT).value == 2.0

@@ -49,10 +49,15 @@ def test_the_design_sketch_parses_and_round_trips() -> None:
             {"name": "x", "builtin": "constantPrediction", "judge": {"mannWhitney": {}}},
             "judge applies to",
         ),
+        (
+            {"name": "x", "builtin": "nanPrediction", "judge": {"mannWhitney": {}}},
+            "judge applies to",
+        ),
         ({"name": "x", "prometheus": {"query": "up"}, "min": 2, "max": 1}, "min must not"),
         ({"name": "x", "builtin": "errorRate", "window": "2 minutes"}, "pattern"),
         ({"name": "x", "builtin": "errorRate", "failureLimit": -1}, "greater than or equal"),
         ({"name": "x", "builtin": "latencyP99", "unknownField": 1}, "Extra inputs"),
+        ({"name": "x", "builtin": "errorRate", "failFast": "soon"}, "valid boolean"),
         ({"name": "x", "prometheus": {"query": "up", "address": "ftp://p"}, "max": 1}, "pattern"),
     ],
 )
@@ -74,6 +79,7 @@ def test_metric_names_are_unique_and_inconclusive_never_promotes() -> None:
 def test_builtins_bring_default_bounds_unless_the_metric_sets_its_own() -> None:
     assert OnlineMetric(name="c", builtin="constantPrediction").bounds() == (2.0, None)
     assert OnlineMetric(name="e", builtin="errorRate").bounds() == (None, 0.01)
+    assert OnlineMetric(name="n", builtin="nanPrediction").bounds() == (None, 0.0)
     assert OnlineMetric(name="e", builtin="errorRate", min=0.0).bounds() == (0.0, None)
     judged = OnlineMetric.model_validate(
         {"name": "l", "builtin": "latencyP99", "judge": {"mannWhitney": {}}}
@@ -133,3 +139,11 @@ def test_durations(text: str, seconds: float) -> None:
 def test_durations_that_are_not(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         duration_seconds(text)
+
+
+def test_the_fail_fast_interval_is_bounded() -> None:
+    metrics = [{"name": "e", "builtin": "errorRate"}]
+    assert OnlineAnalysis.model_validate({"metrics": metrics}).fail_fast_interval_seconds() == 0.25
+    for wrong in ("10ms", "2h", "soon"):
+        with pytest.raises(ValidationError, match="failFastInterval"):
+            OnlineAnalysis.model_validate({"metrics": metrics, "failFastInterval": wrong})

@@ -135,14 +135,12 @@ class CountingProvider(NullProvider):
         return []
 
 
+@pytest.mark.parametrize("fail_fast", [False, True])
 def test_the_handlers_measure_only_what_the_lifecycle_says_is_due(
-    kube: FakeKube, registry: ModelRegistry
+    kube: FakeKube, registry: ModelRegistry, fail_fast: bool
 ) -> None:
-    online = {
-        "interval": "10s",
-        "count": 2,
-        "metrics": [{"name": "errors", "builtin": "errorRate", "inconclusiveLimit": 5}],
-    }
+    errors = {"name": "errors", "builtin": "errorRate", "inconclusiveLimit": 5}
+    online = {"interval": "10s", "count": 2, "metrics": [{**errors, "failFast": fail_fast}]}
     _, name = _start(
         kube,
         registry,
@@ -163,11 +161,12 @@ def test_the_handlers_measure_only_what_the_lifecycle_says_is_due(
     runs.reconcile(ctx, NS, name)
     measured = len(provider.queries)
     assert measured > 0
-    runs.reconcile(ctx, NS, name)  # the next measurement is 10 s away
-    assert len(provider.queries) == measured
+    runs.reconcile(ctx, NS, name)  # the next measurement is 10 s away: only a probe asks
+    probed = measured if fail_fast else 0
+    assert len(provider.queries) == measured + probed
     now[0] += timedelta(seconds=10)
     runs.reconcile(ctx, NS, name)
-    assert len(provider.queries) == 2 * measured
+    assert len(provider.queries) == 2 * measured + probed
     canary = world.run_status(kube, name)["canary"]
     assert [(m["metric"], m["phase"]) for m in canary["measurements"]] == [
         ("errors", "Inconclusive"),

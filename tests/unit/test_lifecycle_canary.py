@@ -12,6 +12,7 @@ from autoretrain.lifecycle.canary import (
     ABORT_ANNOTATION,
     PROMOTE_ANNOTATION,
     calculate_canary_replicas,
+    metrics_due,
 )
 from autoretrain.lifecycle.observed import RunObservation
 from autoretrain.lifecycle.run import decide
@@ -177,3 +178,67 @@ def test_a_canary_that_never_becomes_available_rolls_back() -> None:
     assert waiting.status.phase == "Canary" and waiting.actions == ()
     decision = decide(_ctx(700), _canary_status(), canary(deadline_exceeded=True))
     assert decision.status.reason == "CanaryRolloutFailed"
+
+
+FAST = {
+    "online": {
+        "interval": "30s",
+        "count": 3,
+        "metrics": [{"name": "errors", "builtin": "errorRate", "failureLimit": 1}],
+    }
+}
+
+
+def _probed(seconds: float, status: ModelRetrainRunStatus, gates: dict[str, Any]) -> list[str]:
+    return [m.name for m in metrics_due(_ctx(seconds, gates=gates), status, _seen())]
+
+
+def _after_first_measurement(gates: dict[str, Any]) -> ModelRetrainRunStatus:
+    """A step whose metric was measured once, successfully, at t=0."""
+    return decide(
+        _ctx(0, gates=gates), _serving(gates=gates), _seen(measurements=_measured("Successful"))
+    ).status
+
+
+def test_a_fail_fast_metric_is_probed_between_measurements_and_a_breach_rolls_back() -> None:
+    gates = {"online": {**FAST["online"], "metrics": [{"name": "errors", "builtin": "errorRate"}]}}
+    status = _after_first_measurement(gates)
+    assert _probed(5, status, gates) == ["errors"]
+    decision = decide(_ctx(5, gates=gates), status, _seen(measurements=_measured("Failed", "0.5")))
+    assert (decision.status.phase, decision.status.reason) == ("RolledBack", "AnalysisFailed")
+    assert act.DeleteCanary() in decision.actions
+
+
+def test_a_probe_that_passes_is_not_counted_and_probing_goes_on_quickly() -> None:
+    status = _after_first_measurement(FAST)
+    decision = decide(_ctx(5, gates=FAST), status, _seen(measurements=_measured("Successful")))
+    assert decision.status == status
+    assert decision.requeue_after == 0.25
+    for phase in ("Inconclusive", "Error"):
+        held = decide(_ctx(5, gates=FAST), status, _seen(measurements=_measured(phase)))
+        assert held.status == status, phase
+
+
+def test_a_lasting_breach_counts_once_per_interval_under_a_failure_limit() -> None:
+    status = _after_first_measurement(FAST)
+    status = decide(_ctx(5, gates=FAST), status, _seen(measurements=_measured("Failed"))).status
+    assert status.phase == "Canary"  # one failure is tolerated by failureLimit 1
+    assert _probed(6, status, FAST) == []  # no probe until the next measurement is due
+    assert _probed(35, status, FAST) == ["errors"]
+    decision = decide(_ctx(35, gates=FAST), status, _seen(measurements=_measured("Failed")))
+    assert decision.status.phase == "RolledBack"
+
+
+def test_probes_wait_for_the_initial_delay() -> None:
+    gates = {"online": {**FAST["online"], "initialDelay": "10s"}}
+    status = _serving(gates=gates)
+    assert _probed(5, status, gates) == []
+
+
+def test_a_metric_that_is_not_fail_fast_is_only_measured_on_its_interval() -> None:
+    slow = [{"name": "errors", "builtin": "errorRate", "failFast": False}]
+    gates = {"online": {**FAST["online"], "metrics": slow}}
+    status = _after_first_measurement(gates)
+    assert _probed(5, status, gates) == []
+    held = decide(_ctx(5, gates=gates), status, _seen())
+    assert held.requeue_after == 1.0

@@ -129,6 +129,8 @@ def _builtin(
         distinct = float(statistics.distinct_categories(counts))
         phase, why = evaluate_bounds(distinct, low, high)
         return distinct, phase, f"distinct predictions {why}"
+    if metric.builtin == "nanPrediction":
+        return _non_finite_share(provider, canary, now, metric.min_samples, (low, high))
     if metric.judge is not None:
         query = canary.error_ratio() if metric.builtin == "errorRate" else canary.latency_p99()
         stable_query = builtin_queries(analysis, metric, context, "stable")
@@ -228,6 +230,28 @@ def _prediction_counts(
     if total < max(need, 1):
         raise _Undecided(f"{total:.0f} {track} predictions in window, need {need}")
     return counts
+
+
+def _non_finite_share(
+    provider: MetricsProvider,
+    queries: BuiltinQueries,
+    now: datetime,
+    need: int,
+    bounds: tuple[float | None, float | None],
+) -> Outcome:
+    """The share of the canary's predictions that were NaN or infinite."""
+    bad = provider.instant(queries.non_finite_predictions(), at=now)
+    non_finite = bad[0].value if bad and math.isfinite(bad[0].value) else 0.0
+    classes = _by_label(provider.instant(queries.class_counts(), at=now), "class")
+    if not classes:
+        cumulative = _by_label(provider.instant(queries.value_buckets(), at=now), "le")
+        classes = statistics.decumulate_buckets(cumulative)
+    total = non_finite + sum(classes.values())
+    if total < max(need, 1):
+        raise _Undecided(f"{total:.0f} canary predictions in window, need {need}")
+    share = non_finite / total
+    phase, why = evaluate_bounds(share, *bounds)
+    return share, phase, f"non-finite prediction share {why}"
 
 
 def _by_label(samples: list[Sample], label: str) -> dict[str, float]:

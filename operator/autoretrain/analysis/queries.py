@@ -108,6 +108,10 @@ class BuiltinQueries:
         """Predictions per class (classifiers)."""
         return f"sum by (class) (increase({self._sel(spec.SERVER_PREDICTIONS)}))"
 
+    def non_finite_predictions(self) -> str:
+        """Predictions that were NaN or infinite (regressors)."""
+        return f"sum(increase({self._sel(spec.SERVER_PREDICTION_NANS)}))"
+
     def value_buckets(self) -> str:
         """Cumulative prediction-value histogram buckets (regressors)."""
         bucket = self._sel(spec.SERVER_PREDICTION_VALUE + "_bucket")

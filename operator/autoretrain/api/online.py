@@ -25,7 +25,9 @@ from autoretrain.api.durations import DURATION_PATTERN as DURATION_PATTERN
 from autoretrain.api.durations import Duration, Within
 from autoretrain.api.durations import duration_seconds as duration_seconds
 
-BuiltinCheck = Literal["predictionShift", "constantPrediction", "errorRate", "latencyP99"]
+BuiltinCheck = Literal[
+    "predictionShift", "constantPrediction", "nanPrediction", "errorRate", "latencyP99"
+]
 MeasurementPhase = Literal["Successful", "Failed", "Inconclusive", "Error"]
 MetricPhase = Literal["Running", "Successful", "Failed", "Inconclusive"]
 
@@ -47,9 +49,14 @@ DEFAULT_BUILTIN_SELECTOR = 'namespace="{{namespace}}",track="{{track}}",version=
 BUILTIN_DEFAULT_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "predictionShift": (None, 0.2),
     "constantPrediction": (2.0, None),
+    "nanPrediction": (None, 0.0),
     "errorRate": (None, 0.01),
     "latencyP99": (None, 1.0),
 }
+
+#: Built-in checks whose breach means the candidate is broken, not merely worse: they
+#: are probed between measurements unless a metric sets ``failFast: false``.
+FAIL_FAST_BUILTINS: frozenset[str] = frozenset({"constantPrediction", "nanPrediction", "errorRate"})
 
 
 class PrometheusQuery(ApiModel):
@@ -219,7 +226,9 @@ class OnlineMetric(ApiModel):
             "A model-aware check on the reference model server's metrics. predictionShift: "
             "population stability index of the canary's prediction classes (or value buckets) "
             "against stable's, default max 0.2. constantPrediction: number of distinct classes "
-            "(or populated buckets) the canary predicted, default min 2. errorRate: failed "
+            "(or populated buckets) the canary predicted, default min 2. nanPrediction: share "
+            "of the canary's predictions that were NaN or infinite, default max 0. "
+            "errorRate: failed "
             "share of the canary's requests, default max 0.01. latencyP99: canary's 99th "
             "percentile latency in seconds, default max 1. Exactly one of builtin and "
             "prometheus is set."
@@ -277,6 +286,19 @@ class OnlineMetric(ApiModel):
             "if either the bounds or the judge say so."
         ),
     )
+    fail_fast: bool | None = Field(
+        default=None,
+        description=(
+            "Also probe the metric between its measurements, every failFastInterval of the "
+            "analysis once initialDelay has passed, so a breach is acted on without waiting "
+            "for the interval. A probe that fails is recorded as a Failed measurement and "
+            "counts towards failureLimit; a probe that passes, or cannot decide, is not "
+            "recorded. After a Failed measurement the metric is not probed again before its "
+            "next scheduled measurement, so one lasting breach counts once per interval. "
+            "Default: true for the catastrophic built-ins constantPrediction, nanPrediction "
+            "and errorRate, false for the others."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_shape(self) -> Self:
@@ -285,7 +307,7 @@ class OnlineMetric(ApiModel):
         unbounded = self.min is None and self.max is None and self.judge is None
         if self.prometheus is not None and unbounded:
             raise ValueError("a prometheus metric needs min, max or judge")
-        if self.judge is not None and self.builtin in ("predictionShift", "constantPrediction"):
+        if self.judge is not None and self.builtin not in (None, "errorRate", "latencyP99"):
             raise ValueError("judge applies to prometheus, errorRate and latencyP99 metrics only")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("min must not exceed max")
@@ -304,6 +326,20 @@ class OnlineMetric(ApiModel):
         if self.judge is not None:
             return (None, None)
         return BUILTIN_DEFAULT_BOUNDS[self.builtin]
+
+    def fails_fast(self) -> bool:
+        """Whether the metric is probed between measurements.
+
+        >>> OnlineMetric(name="c", builtin="constantPrediction").fails_fast()
+        True
+        >>> OnlineMetric(name="p", builtin="latencyP99").fails_fast()
+        False
+        >>> OnlineMetric(name="e", builtin="errorRate", failFast=False).fails_fast()
+        False
+        """
+        if self.fail_fast is not None:
+            return self.fail_fast
+        return self.builtin in FAIL_FAST_BUILTINS
 
 
 class OnlineAnalysis(ApiModel):
@@ -328,6 +364,14 @@ class OnlineAnalysis(ApiModel):
     initial_delay: Annotated[Duration, Within("0s", "24h")] = Field(
         default="0s",
         description="Wait after a step's weight is set (and its pause ends) before measuring.",
+    )
+    fail_fast_interval: Annotated[Duration, Within("100ms", "1h")] = Field(
+        default="250ms",
+        description=(
+            "Time between two probes of a fail-fast metric (see failFast). Short, so that a "
+            "broken canary is removed within about this long of Prometheus showing the "
+            "breach, whatever the interval; raise it to ask Prometheus less often."
+        ),
     )
     count: int = Field(
         default=3,
@@ -371,6 +415,10 @@ class OnlineAnalysis(ApiModel):
     def initial_delay_seconds(self) -> float:
         """The initial delay as seconds."""
         return duration_seconds(self.initial_delay)
+
+    def fail_fast_interval_seconds(self) -> float:
+        """The fail-fast probe interval as seconds."""
+        return duration_seconds(self.fail_fast_interval)
 
 
 class CanaryPause(ApiModel):

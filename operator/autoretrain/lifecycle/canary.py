@@ -27,7 +27,7 @@ from autoretrain.lifecycle.decision import (
     finish,
     transition,
 )
-from autoretrain.lifecycle.judge import due_metrics, judge_step
+from autoretrain.lifecycle.judge import counted, due_metrics, judge_step, probe_metrics, probing
 from autoretrain.lifecycle.observed import RunObservation
 from autoretrain.lifecycle.promotion import begin_promotion
 
@@ -59,12 +59,13 @@ def metrics_due(
     ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation
 ) -> tuple[OnlineMetric, ...]:
     """What the handlers should measure before this tick's step: nothing, unless a canary
-    step is under way on pods that serve, and an online metric's time has come."""
+    step is under way on pods that serve, and an online metric's time has come or a
+    fail-fast metric is to be probed."""
     online, record = ctx.spec.gates.online, status.canary
     serving = seen.canary is not None and seen.canary.rolled_out
     if status.phase != "Canary" or online is None or record is None or not serving:
         return ()
-    return due_metrics(online, record, ctx.now)
+    return due_metrics(online, record, ctx.now) + probe_metrics(online, record, ctx.now)
 
 
 def begin(
@@ -157,8 +158,9 @@ def step(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -
     online = ctx.spec.gates.online
     outcome = None
     if online is not None:
-        outcome = judge_step(online, record, seen.measurements)
-        kept = (*record.measurements, *seen.measurements)[-KEPT_CANARY_MEASUREMENTS:]
+        taken = counted(online, record, ctx.now, seen.measurements)
+        outcome = judge_step(online, record, taken)
+        kept = (*record.measurements, *taken)[-KEPT_CANARY_MEASUREMENTS:]
         record = record.replace(metrics=outcome.metrics, measurements=kept)
         status = status.replace(canary=record)
         if outcome.phase == "Failed":
@@ -188,7 +190,10 @@ def step(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation) -
             canary=record.replace(paused=inconclusive or pause_seconds is None),
             reason="AnalysisInconclusive" if inconclusive else status.reason,
         )
-        return RunDecision(held, tuple(actions), TICK_SECONDS)
+        tick = TICK_SECONDS
+        if online is not None and probing(online, record):
+            tick = min(TICK_SECONDS, online.fail_fast_interval_seconds())
+        return RunDecision(held, tuple(actions), tick)
     if record.step_index + 1 >= len(strategy.steps):
         return begin_promotion(
             ctx,

@@ -10,6 +10,11 @@ metric; errors (the backend could not be asked) are retried and only
 an errored analysis as Error, this judge says Inconclusive, which never
 promotes. A metric with only Inconclusive or Failed-but-tolerated measurements
 is not Successful either: success needs at least one successful measurement.
+
+Fail-fast metrics are also probed between measurements (``probe_metrics``): a
+catastrophic breach should not keep serving for the rest of an interval. Only a
+probe that fails counts (``counted``); one that passes would otherwise make a
+step's ``count`` of measurements run out in seconds.
 """
 
 from __future__ import annotations
@@ -64,6 +69,64 @@ def due_metrics(
         if undecided and now >= next_measurement_at(analysis, started, result):
             due.append(metric)
     return tuple(due)
+
+
+def probe_metrics(
+    analysis: OnlineAnalysis, record: CanaryRecord, now: datetime
+) -> tuple[OnlineMetric, ...]:
+    """The fail-fast metrics to probe now, between their scheduled measurements.
+
+    A metric is probed once initialDelay has passed, while it is undecided and not due
+    anyway, and not right after a Failed measurement: a lasting breach then waits for
+    the next scheduled measurement, so it counts once per interval as it would without
+    probes.
+
+    >>> from datetime import timezone
+    >>> a = OnlineAnalysis(interval="30s", metrics=[
+    ...     OnlineMetric(name="c", builtin="constantPrediction"),
+    ...     OnlineMetric(name="p", builtin="latencyP99")])
+    >>> start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    >>> first = Measurement(phase="Inconclusive", time=start)
+    >>> record = CanaryRecord(step_index=0, weight=10, step_started_at=start, metrics=[
+    ...     MetricResult(name="c", phase="Running", inconclusive=1, measurements=[first]),
+    ...     MetricResult(name="p", phase="Running", inconclusive=1, measurements=[first])])
+    >>> [m.name for m in probe_metrics(a, record, start + timedelta(seconds=5))]
+    ['c']
+    """
+    started = record.step_started_at
+    if started is None or now < started + timedelta(seconds=analysis.initial_delay_seconds()):
+        return ()
+    due = {metric.name for metric in due_metrics(analysis, record, now)}
+    results = {r.name: r for r in record.metrics}
+    probes = []
+    for metric in analysis.metrics:
+        result = results.get(metric.name)
+        if not metric.fails_fast() or metric.name in due or result is None:
+            continue
+        just_failed = bool(result.measurements) and result.measurements[-1].phase == "Failed"
+        if result.phase == "Running" and not just_failed:
+            probes.append(metric)
+    return tuple(probes)
+
+
+def counted(
+    analysis: OnlineAnalysis,
+    record: CanaryRecord,
+    now: datetime,
+    taken: Sequence[CanaryMeasurement],
+) -> tuple[CanaryMeasurement, ...]:
+    """The measurements that count: every scheduled one, and the probes that failed."""
+    due = {metric.name for metric in due_metrics(analysis, record, now)}
+    return tuple(m for m in taken if m.metric in due or m.phase == "Failed")
+
+
+def probing(analysis: OnlineAnalysis, record: CanaryRecord) -> bool:
+    """Whether a fail-fast metric of the step is still undecided, so probes go on."""
+    phases = {r.name: r.phase for r in record.metrics}
+    return any(
+        metric.fails_fast() and phases.get(metric.name, "Running") == "Running"
+        for metric in analysis.metrics
+    )
 
 
 def judge_step(
