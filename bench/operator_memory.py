@@ -43,7 +43,7 @@ for module in pkgutil.iter_modules(autoretrain.handlers.__path__, "autoretrain.h
 """
 
 MAKE_AN_S3_CLIENT = """
-from autoretrain.store.objects import make_s3_client
+from autoretrain.store.s3client import make_s3_client
 make_s3_client({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "bench",
                 "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
 """

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from moto.server import ThreadedMotoServer
 
-from autoretrain.store.objects import make_s3_client
+from autoretrain.store.s3client import make_s3_client
 
 
 def _free_port() -> int:

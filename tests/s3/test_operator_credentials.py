@@ -25,8 +25,9 @@ from autoretrain.handlers import modelretrains, runs
 from autoretrain.handlers.context import Context
 from autoretrain.handlers.stores import registry_for
 from autoretrain.kube.fake import FakeKube
-from autoretrain.store.objects import make_s3_client, open_store
+from autoretrain.store.objects import open_store
 from autoretrain.store.registry import ModelRegistry
+from autoretrain.store.s3client import make_s3_client
 from tests.support import kube_world as world
 from tests.support.kube_world import NS
 from tests.support.lifecycle import spec, spec_wire

@@ -20,8 +20,9 @@ from autoretrain.store.errors import (
     ObjectNotFoundError,
 )
 from autoretrain.store.models import dumps_model, load_verified
-from autoretrain.store.objects import S3ObjectStore, make_s3_client, open_store, read_uri
+from autoretrain.store.objects import S3ObjectStore, open_store, read_uri
 from autoretrain.store.registry import ModelRegistry
+from autoretrain.store.s3client import make_s3_client
 from autoretrain.train.cli import main as train_main
 from tests.support.registry import publish
 
@@ -62,11 +63,16 @@ def test_an_endpoint_ignoring_conditional_writes_is_refused(bucket: str) -> None
     def drop_condition(params: dict[str, object], **_: object) -> None:
         params.pop("IfNoneMatch", None)
 
-    client.meta.events.register("before-parameter-build.s3.PutObject", drop_condition)
-    store = S3ObjectStore(bucket, "churn/", client)
-    with pytest.raises(ConditionalWritesUnsupportedError, match="ignores If-None-Match"):
-        store.put_if_absent("champion/000000000001.json", b"first")
-    assert store.list() == []
+    event = "before-parameter-build.s3.PutObject"
+    client.meta.events.register(event, drop_condition)
+    try:
+        store = S3ObjectStore(bucket, "churn/", client)
+        with pytest.raises(ConditionalWritesUnsupportedError, match="ignores If-None-Match"):
+            store.put_if_absent("champion/000000000001.json", b"first")
+        assert store.list() == []
+    finally:
+        # Clients are shared by everything with the same settings in this process.
+        client.meta.events.unregister(event, drop_condition)
 
 
 def test_concurrent_promotions_are_detected_on_s3(bucket: str) -> None:

@@ -27,8 +27,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from autoretrain.store.errors import ConcurrentUpdateError, StoreError
-from autoretrain.store.objects import S3ObjectStore, make_s3_client, open_store
+from autoretrain.store.objects import S3ObjectStore, open_store
 from autoretrain.store.registry import ModelRegistry
+from autoretrain.store.s3client import make_s3_client
 from localcluster import s3server
 from localcluster.supervise import PortInUse, free_port, stop, wait_ready
 from tests.support.registry import publish

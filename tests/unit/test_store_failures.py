@@ -16,7 +16,7 @@ from autoretrain.store.errors import (
     StoreError,
     StoreUnreachableError,
 )
-from autoretrain.store.objects import make_s3_client
+from autoretrain.store.s3client import make_s3_client
 from autoretrain.store.s3errors import s3_store_error
 
 KEY_ID, SECRET = "AKIA-DISTINCT-KEY-ID", "distinct/secret+value"

@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from autoretrain.store.errors import (
@@ -32,6 +32,7 @@ from autoretrain.store.errors import (
     StoreError,
     StoreUnreachableError,
 )
+from autoretrain.store.s3client import make_s3_client
 from autoretrain.store.s3errors import error_code, s3_store_error
 
 if TYPE_CHECKING:
@@ -268,52 +269,6 @@ class S3ObjectStore(ObjectStore):
     def delete(self, key: str) -> None:
         with self._request(f"delete {self.uri_of(key)}"):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-
-
-def make_s3_client(env: Mapping[str, str] | None = None) -> S3Client:
-    """A boto3 S3 client configured from the standard AWS environment variables.
-
-    ``env`` replaces the process environment, e.g. with the keys of the Secret
-    a ModelRetrain names; keys it lacks fall back to boto3's own credential chain
-    (``autoretrain.store.credentials`` makes sure a Secret has its keys). With
-    ``env`` given, an endpoint set in the process environment or AWS config is
-    ignored too, so a Secret without ``AWS_ENDPOINT_URL`` means AWS itself, not
-    whatever server the operator's own environment points at. A custom endpoint
-    (MinIO, Ceph, a local test server) gets path-style addressing, which those
-    servers expect.
-    """
-    import boto3
-    from botocore.config import Config
-
-    isolated = env is not None
-    env = os.environ if env is None else env
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-    style = env.get("AUTORETRAIN_S3_ADDRESSING_STYLE", "path" if endpoint else "auto")
-    if style not in ("auto", "virtual", "path"):
-        raise ValueError(
-            f"AUTORETRAIN_S3_ADDRESSING_STYLE must be auto, virtual or path: {style!r}"
-        )
-    addressing: Literal["auto", "virtual", "path"] = style  # type: ignore[assignment]
-    config = Config(  # type: ignore[call-arg]  # botocore has it; its stubs lag behind
-        s3={"addressing_style": addressing},
-        # botocore waits 60 s per read by default: an endpoint that accepts and hangs
-        # would hold a reconcile for minutes. Short waits, retried, ride out a blip.
-        connect_timeout=5,
-        read_timeout=15,
-        retries={"max_attempts": 5, "mode": "standard"},
-        ignore_configured_endpoint_urls=isolated,
-    )
-    # A session of its own: boto3's shared default session is not safe to create
-    # clients from in several reconcile workers at once.
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint or None,
-        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=env.get("AWS_SESSION_TOKEN"),
-        region_name=env.get("AWS_DEFAULT_REGION"),
-        config=config,
-    )
 
 
 def open_store(uri: str, s3_env: Mapping[str, str] | None = None) -> ObjectStore:

@@ -1,0 +1,100 @@
+"""boto3 S3 clients, configured from AWS-style settings and kept for reuse.
+
+Building a client costs about a quarter of a second of CPU (botocore loads and
+parses the S3 service model for every new session). The operator opens a
+ModelRetrain's registry on every reconcile, several times a second while a
+canary is probed, so a client is made once per distinct set of settings and
+shared: boto3 clients are thread-safe, sessions are not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+#: Distinct settings (Secrets, rotated credentials) whose clients are kept.
+MAX_CACHED_CLIENTS = 32
+
+_clients: OrderedDict[str, S3Client] = OrderedDict()
+_clients_lock = threading.Lock()
+
+
+def _settings_key(env: Mapping[str, str], isolated: bool) -> str:
+    """A digest of the settings a client is built from; credentials are not kept in clear."""
+    relevant = sorted(
+        (name, value)
+        for name, value in env.items()
+        if name.startswith("AWS_") or name == "AUTORETRAIN_S3_ADDRESSING_STYLE"
+    )
+    return hashlib.sha256(json.dumps([isolated, relevant]).encode()).hexdigest()
+
+
+def make_s3_client(env: Mapping[str, str] | None = None) -> S3Client:
+    """A boto3 S3 client configured from the standard AWS environment variables.
+
+    ``env`` replaces the process environment, e.g. with the keys of the Secret
+    a ModelRetrain names; keys it lacks fall back to boto3's own credential chain
+    (``autoretrain.store.credentials`` makes sure a Secret has its keys). With
+    ``env`` given, an endpoint set in the process environment or AWS config is
+    ignored too, so a Secret without ``AWS_ENDPOINT_URL`` means AWS itself, not
+    whatever server the operator's own environment points at. A custom endpoint
+    (MinIO, Ceph, a local test server) gets path-style addressing, which those
+    servers expect.
+
+    The same settings give the same client; changed ones (a rotated Secret) a new one.
+    """
+    isolated = env is not None
+    env = os.environ if env is None else env
+    key = _settings_key(env, isolated)
+    with _clients_lock:
+        cached = _clients.get(key)
+        if cached is not None:
+            _clients.move_to_end(key)
+            return cached
+    client = _build(env, isolated)
+    with _clients_lock:
+        client = _clients.setdefault(key, client)
+        while len(_clients) > MAX_CACHED_CLIENTS:
+            _clients.popitem(last=False)
+    return client
+
+
+def _build(env: Mapping[str, str], isolated: bool) -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    style = env.get("AUTORETRAIN_S3_ADDRESSING_STYLE", "path" if endpoint else "auto")
+    if style not in ("auto", "virtual", "path"):
+        raise ValueError(
+            f"AUTORETRAIN_S3_ADDRESSING_STYLE must be auto, virtual or path: {style!r}"
+        )
+    addressing: Literal["auto", "virtual", "path"] = style  # type: ignore[assignment]
+    config = Config(  # type: ignore[call-arg]  # botocore has it; its stubs lag behind
+        s3={"addressing_style": addressing},
+        # botocore waits 60 s per read by default: an endpoint that accepts and hangs
+        # would hold a reconcile for minutes. Short waits, retried, ride out a blip.
+        connect_timeout=5,
+        read_timeout=15,
+        retries={"max_attempts": 5, "mode": "standard"},
+        ignore_configured_endpoint_urls=isolated,
+    )
+    # A session of its own: boto3's shared default session is not safe to create
+    # clients from in several reconcile workers at once.
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint or None,
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=env.get("AWS_SESSION_TOKEN"),
+        region_name=env.get("AWS_DEFAULT_REGION"),
+        config=config,
+    )
