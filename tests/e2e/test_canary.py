@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -122,10 +123,19 @@ def _rollbacks(platform: Platform, namespace: str) -> float:
     )
 
 
-def test_single_class_on_live_traffic_is_rolled_back_at_the_first_analysis(
+def _seconds_between(earlier: str, later: str) -> float:
+    return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds()
+
+
+def test_single_class_on_live_traffic_is_rolled_back_without_waiting_for_the_interval(
     scenario: Scenario, traffic: LoadGenerator, platform: Platform
 ) -> None:
-    stable_version = _prepare(scenario, "cents")
+    # The first scheduled measurement (at initialDelay) sees too few predictions to
+    # judge, and the next is a minute away: only the fail-fast probes can catch it.
+    classes, errors = ONLINE["metrics"]
+    stable_version = _prepare(
+        scenario, "cents", interval="60s", metrics=[{**classes, "minSamples": 100}, errors]
+    )
     before = scenario.cluster.get_json("deployment", "-n", scenario.namespace, SERVER)
     name = scenario.trigger("cents")
     run = scenario.wait_phase(name, timeout=240)
@@ -137,7 +147,14 @@ def test_single_class_on_live_traffic_is_rolled_back_at_the_first_analysis(
     drift = [c for c in gate["checks"] if c["name"].endswith(".championDrift")]
     assert drift and all(c["verdict"] == "Inconclusive" for c in drift), gate["checks"]
     assert "classes" in run["status"]["message"]
-    assert {m["step"] for m in run["status"]["canary"]["measurements"]} == {0}
+    measurements = run["status"]["canary"]["measurements"]
+    assert {m["step"] for m in measurements} == {0}
+    started = run["status"]["canary"]["stepStartedAt"]
+    assert _seconds_between(started, run["status"]["finishedAt"]) < 30, run["status"]
+    failed = [m for m in measurements if m["metric"] == "classes" and m["phase"] == "Failed"]
+    assert len(failed) == 1 and _seconds_between(started, failed[0]["time"]) < 30, measurements
+    # errorRate is probed too, but a probe that passes is not recorded.
+    assert len([m for m in measurements if m["metric"] == "errors"]) <= 1, measurements
     after = scenario.cluster.get_json("deployment", "-n", scenario.namespace, SERVER)
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     assert scenario.served_version() == stable_version
