@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from autoretrain.store import champion_heads
 from autoretrain.store.digests import sha256_hex
-from autoretrain.store.errors import ConcurrentUpdateError, StoreError, VersionExistsError
+from autoretrain.store.errors import (
+    ConcurrentUpdateError,
+    StoreError,
+    StoreUnreachableError,
+    VersionExistsError,
+)
 from autoretrain.store.objects import FileObjectStore
-from autoretrain.store.registry import ModelRegistry
+from autoretrain.store.registry import ChampionRecord, ModelRegistry
 from tests.support.registry import EPOCH, metadata_for, publish
 
 
@@ -119,19 +125,96 @@ def test_promoting_an_unsealed_version_fails(registry: ModelRegistry) -> None:
     assert registry.history() == []
 
 
-def test_the_champion_is_read_with_one_get_whatever_the_history(tmp_path: Path) -> None:
-    class CountingStore(FileObjectStore):
-        gets = 0
+class CountingStore(FileObjectStore):
+    """Counts the requests a read makes; ``down`` makes every request fail."""
 
-        def get(self, key: str) -> bytes:
-            CountingStore.gets += 1
-            return super().get(key)
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.gets = self.lists = 0
+        self.down = False
 
-    registry = ModelRegistry(CountingStore(tmp_path), clock=lambda: EPOCH)
-    for n in range(1, 13):
+    def get(self, key: str) -> bytes:
+        self.gets += 1
+        if self.down:
+            raise StoreUnreachableError(f"read {self.uri_of(key)}: the endpoint did not answer")
+        return super().get(key)
+
+    def list(self, prefix: str = "") -> list[str]:
+        self.lists += 1
+        return super().list(prefix)
+
+    def requests(self) -> tuple[int, int]:
+        counted = (self.lists, self.gets)
+        self.gets = self.lists = 0
+        return counted
+
+
+def _promoted(store: CountingStore, count: int) -> ModelRegistry:
+    registry = ModelRegistry(store, clock=lambda: EPOCH)
+    for n in range(1, count + 1):
         publish(registry, f"churn-{n}")
         registry.promote(f"churn-{n}", run=f"run-{n}")
-    CountingStore.gets = 0
+    return registry
+
+
+def _written_elsewhere(store: FileObjectStore, record: ChampionRecord) -> None:
+    """A record as another process (a second replica, the kubectl plugin) writes it."""
+    body = record.model_dump_json(by_alias=True, exclude_none=True).encode()
+    assert store.put_if_absent(f"champion/{record.sequence:012d}.json", body)
+
+
+def test_the_champion_is_read_with_one_request_whatever_the_history(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path)
+    registry = _promoted(store, 12)
+    store.requests()
+    for _ in range(3):
+        champion = registry.champion()
+        assert champion is not None and (champion.sequence, champion.version) == (12, "churn-12")
+        assert store.requests() == (0, 1)  # a GET of record 13, which does not exist
+
+
+def test_a_registry_not_read_before_is_listed_once(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path)
+    other = _promoted(store, 0)
+    assert other.champion() is None and store.requests() == (1, 0)
+    assert other.champion() is None and store.requests() == (0, 1)
+
+
+def test_a_record_written_by_another_process_is_seen_at_the_next_read(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path)
+    registry = _promoted(store, 2)
+    first = registry.champion()
+    assert first is not None
+    publish(registry, "churn-3")
+    publish(registry, "churn-4")
+    for n in (3, 4):
+        moved = first.replace(sequence=n, version=f"churn-{n}", previous_version=f"churn-{n - 1}")
+        _written_elsewhere(store, moved)
+    store.requests()
     champion = registry.champion()
-    assert champion is not None and (champion.sequence, champion.version) == (12, "churn-12")
-    assert CountingStore.gets == 1
+    assert champion is not None and (champion.sequence, champion.version) == (4, "churn-4")
+    assert store.requests() == (0, 3)  # records 3, 4 and the missing 5
+    with pytest.raises(ConcurrentUpdateError):
+        registry.promote("churn-1", expected_sequence=2, run="run-late")
+
+
+def test_records_deleted_by_hand_are_noticed_when_the_records_are_listed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = CountingStore(tmp_path)
+    registry = _promoted(store, 2)
+    store.delete("champion/000000000002.json")
+    assert registry.champion().version == "churn-2"  # type: ignore[union-attr]
+    monkeypatch.setattr(champion_heads, "RELIST_SECONDS", 0.0)
+    assert registry.champion().version == "churn-1"  # type: ignore[union-attr]
+
+
+def test_an_unreachable_store_fails_the_read_even_when_the_champion_is_known(
+    tmp_path: Path,
+) -> None:
+    store = CountingStore(tmp_path)
+    registry = _promoted(store, 1)
+    assert registry.champion() is not None
+    store.down = True
+    with pytest.raises(StoreUnreachableError):
+        registry.champion()

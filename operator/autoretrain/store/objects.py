@@ -62,6 +62,11 @@ class ObjectStore(abc.ABC):
         """Full URI of ``key``."""
         return self.uri + _check_key(key)
 
+    @property
+    def location(self) -> str:
+        """Where the objects are, unambiguously: the URI, and for S3 also the endpoint."""
+        return self.uri
+
     @abc.abstractmethod
     def get(self, key: str) -> bytes:
         """The object's bytes; raises ``ObjectNotFoundError``."""
@@ -183,6 +188,10 @@ class S3ObjectStore(ObjectStore):
             if self._client is None:
                 self._client = make_s3_client()
             return self._client
+
+    @property
+    def location(self) -> str:
+        return f"{self.client.meta.endpoint_url} {self.uri}"
 
     def _key(self, key: str) -> str:
         return self.prefix + _check_key(key)

@@ -27,6 +27,7 @@ from pydantic import Field, ValidationError
 
 from autoretrain.api.base import ApiModel
 from autoretrain.api.pods import METADATA_FILE, MODEL_FILE, VERSIONS_FOLDER, version_key
+from autoretrain.store.champion_heads import ChampionHeads
 from autoretrain.store.digests import sha256_hex
 from autoretrain.store.errors import (
     ConcurrentUpdateError,
@@ -58,6 +59,9 @@ class ChampionRecord(ApiModel):
     run: str | None = Field(default=None, description="The run (or user) that moved it.")
     reason: str | None = Field(default=None, description="Why.")
     at: datetime = Field(description="When (UTC).")
+
+
+_HEADS: ChampionHeads[ChampionRecord] = ChampionHeads()
 
 
 def write_version(
@@ -164,13 +168,33 @@ class ModelRegistry:
     def champion(self) -> ChampionRecord | None:
         """The current champion record, or None before the first promotion.
 
-        Runs ask on every tick, so this reads one record whatever the history's
-        length: record keys are zero-padded sequence numbers, the newest sorts last.
+        Runs ask on every tick, so this costs one request whatever the history's
+        length: a GET of the record after the newest one seen (``champion_heads``),
+        or, the first time and every minute, a LIST and a GET of the newest record.
         """
+        location = self.store.location
+        fresh, newest = _HEADS.recent(location)
+        if not fresh:
+            newest = self._newest_listed()
+            _HEADS.listed(location, newest)
+            return newest
+        while (following := self._record((newest.sequence if newest else 0) + 1)) is not None:
+            newest = following
+            _HEADS.advanced(location, newest)
+        return newest
+
+    def _newest_listed(self) -> ChampionRecord | None:
         keys = sorted(key for key in self.store.list(CHAMPION) if _RECORD_KEY.match(key))
         if not keys:
             return None
         return ChampionRecord.model_validate_json(self.store.get(keys[-1]))
+
+    def _record(self, sequence: int) -> ChampionRecord | None:
+        try:
+            raw = self.store.get(f"{CHAMPION}{sequence:012d}.json")
+        except ObjectNotFoundError:
+            return None
+        return ChampionRecord.model_validate_json(raw)
 
     def promote(
         self,
@@ -223,4 +247,5 @@ class ModelRegistry:
                 f"champion record {record.sequence} was written by another writer first; "
                 f"promotion of {version} not applied"
             )
+        _HEADS.advanced(self.store.location, record)
         return record
