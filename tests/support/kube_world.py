@@ -270,6 +270,14 @@ def run_status(kube: FakeKube, name: str) -> Obj:
     return status
 
 
+def assert_promoted(kube: FakeKube, registry: ModelRegistry, name: str) -> None:
+    """The run ended Succeeded/Promoted, and its candidate is the registry's champion."""
+    status = run_status(kube, name)
+    assert (status["phase"], status["reason"]) == ("Succeeded", "Promoted")
+    champion = registry.champion()
+    assert champion is not None and champion.version == name
+
+
 def conditions(obj_status: Obj) -> dict[str, tuple[str, str]]:
     """type -> (status, reason) of an object's conditions."""
     return {c["type"]: (c["status"], c["reason"]) for c in obj_status.get("conditions") or []}

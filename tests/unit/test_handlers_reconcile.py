@@ -86,10 +86,7 @@ def test_a_run_trains_gates_and_promotes_through_the_api(
 
     world.roll_out(kube, "server")
     runs.reconcile(ctx, NS, name)
-    status = world.run_status(kube, name)
-    assert (status["phase"], status["reason"]) == ("Succeeded", "Promoted")
-    champion = registry.champion()
-    assert champion is not None and champion.version == name
+    world.assert_promoted(kube, registry, name)
 
     modelretrains.reconcile(ctx, NS, "churn")
     parent = kube.get("ModelRetrain", NS, "churn")

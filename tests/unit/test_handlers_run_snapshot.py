@@ -91,8 +91,5 @@ def test_edits_to_the_model_retrain_in_every_phase_leave_the_run_on_its_copy(
     assert _phase(kube, name) == "Promoting"
     world.roll_out(kube, "server")
     runs.reconcile(ctx, NS, name)
-    status = world.run_status(kube, name)
-    assert (status["phase"], status["reason"]) == ("Succeeded", "Promoted")
-    champion = registry.champion()
-    assert champion is not None and champion.version == name
+    world.assert_promoted(kube, registry, name)
     assert kube.get("Deployment", NS, "elsewhere") is None

@@ -1,7 +1,8 @@
 """A failed reconcile recorded on its object: a condition and a Warning Event, not only a log.
 
-Each reconciler calls ``record`` when its work raised, then raises again, so the
-work queue's bounded backoff still paces the retries. What the object says is
+Each reconciler runs its work through ``reconciled``, which calls ``record`` when
+the work raised, then raises again, so the work queue's bounded backoff still
+paces the retries. What the object says is
 decided in ``autoretrain.lifecycle.failures``; here it is written. Messages name
 the error and what it said, with anything shaped like a credential cut out, and
 never the values of a refused spec.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -80,3 +82,24 @@ def record(ctx: Context, kind: str, obj: Obj, error: BaseException) -> None:
             meta["name"],
             unrecorded,
         )
+
+
+def reconciled(
+    ctx: Context,
+    kind: str,
+    namespace: str,
+    name: str,
+    work: Callable[[Context, Obj], float | None],
+) -> float | None:
+    """``work`` on the object as it is now, unless it is gone or going.
+
+    Returns the seconds until the object wants reconciling again (None: only on change).
+    """
+    obj = ctx.kube.get(kind, namespace, name)
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return None
+    try:
+        return work(ctx, obj)
+    except Exception as error:
+        record(ctx, kind, obj, error)
+        raise  # the work queue retries with its bounded backoff

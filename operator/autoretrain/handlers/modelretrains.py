@@ -116,14 +116,7 @@ def _champion(registry: ModelRegistry) -> Champion | None:
 
 
 def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
-    mr = ctx.kube.get(KIND, namespace, name)
-    if mr is None or mr["metadata"].get("deletionTimestamp"):
-        return None
-    try:
-        return _reconcile(ctx, mr)
-    except Exception as error:
-        failures.record(ctx, KIND, mr, error)
-        raise  # the work queue retries with its bounded backoff
+    return failures.reconciled(ctx, KIND, namespace, name, _reconcile)
 
 
 def _status(mr: Obj) -> ModelRetrainStatus:

@@ -193,14 +193,7 @@ def _create_job(kube: Kube, namespace: str, step: JobStep, body: Obj) -> None:
 
 
 def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
-    run_obj = ctx.kube.get(KIND, namespace, name)
-    if run_obj is None or run_obj["metadata"].get("deletionTimestamp"):
-        return None
-    try:
-        return _reconcile(ctx, run_obj)
-    except Exception as error:
-        failures.record(ctx, KIND, run_obj, error)
-        raise  # the work queue retries with its bounded backoff
+    return failures.reconciled(ctx, KIND, namespace, name, _reconcile)
 
 
 def _reconcile(ctx: Context, run_obj: Obj) -> float | None:
