@@ -46,7 +46,10 @@ S, F, I, E = "Successful", "Failed", "Inconclusive", "Error"  # noqa: E741
         ({"failureLimit": 1}, [F, S, F], 3, "Failed"),
         ({"failureLimit": 2}, [F, F], 2, "Inconclusive"),  # tolerated, but nothing succeeded
         ({}, [S, I], 3, "Inconclusive"),  # inconclusiveLimit 0
-        ({"inconclusiveLimit": 1}, [I, S], 2, "Successful"),
+        ({"inconclusiveLimit": 1}, [I, S], 2, "Running"),  # inconclusive ones are taken again
+        ({"inconclusiveLimit": 1}, [I, S, S], 2, "Successful"),
+        ({"inconclusiveLimit": 20}, [I, I, I, I], 3, "Running"),  # too few samples, so far
+        ({"inconclusiveLimit": 2}, [I, S, I, I], 3, "Inconclusive"),
         ({}, [E, E, E, E, S, S], 2, "Successful"),  # errors are retried, not counted
         ({}, [S, E, E, E, E, E], 3, "Inconclusive"),  # 5 in a row > consecutiveErrorLimit 4
         ({"consecutiveErrorLimit": 0}, [E], 1, "Inconclusive"),

@@ -266,7 +266,10 @@ class OnlineMetric(ApiModel):
         default=0,
         ge=0,
         le=MAX_LIMIT,
-        description="Inconclusive measurements tolerated before the metric is Inconclusive.",
+        description=(
+            "Inconclusive measurements (such as fewer than minSamples) tolerated, and "
+            "taken again, before the metric is Inconclusive."
+        ),
     )
     consecutive_error_limit: int = Field(
         default=4,
@@ -377,7 +380,11 @@ class OnlineAnalysis(ApiModel):
         default=3,
         ge=1,
         le=100,
-        description="Measurements each metric takes per step; errors are retried, not counted.",
+        description=(
+            "Conclusive (Successful or Failed) measurements each metric takes per step. "
+            "Errors and Inconclusive measurements (such as too few samples) are taken "
+            "again and not counted, up to consecutiveErrorLimit and inconclusiveLimit."
+        ),
     )
     metrics: list[OnlineMetric] = Field(
         min_length=1, max_length=20, description="The metrics; every one must pass."

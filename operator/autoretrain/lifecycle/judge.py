@@ -153,7 +153,11 @@ def metric_phase(
     inconclusive: int,
     consecutive_error: int,
 ) -> tuple[MetricPhase, str | None]:
-    """The verdict from a metric's counters; errors do not count towards ``count``.
+    """The verdict from a metric's counters.
+
+    Neither errors nor inconclusive measurements count towards ``count``: they are
+    taken again, until their own limits run out. A metric that saw too few samples
+    three times is not thereby done, while inconclusiveLimit says it may wait longer.
 
     >>> m = OnlineMetric(name="e", builtin="errorRate", failureLimit=1)
     >>> kw = dict(inconclusive=0, consecutive_error=0)
@@ -184,7 +188,7 @@ def metric_phase(
             "Inconclusive",
             f"{inconclusive} inconclusive measurements exceed inconclusiveLimit {limit}",
         )
-    if successful + failed + inconclusive < count:
+    if successful + failed < count:  # inconclusive ones are repeated, up to their limit
         return "Running", None
     if successful == 0:
         return "Inconclusive", "no successful measurement"
