@@ -51,10 +51,14 @@ test: lint binaries image ## Lint plus every test tier (unit, S3, cluster, end-t
 	$(RUN) pytest operator tests
 
 .PHONY: bench
-bench: venv ## Run the benchmarks under bench/ and print their figures.
+bench: binaries image ## Run the benchmarks under bench/ and print their figures (the local cluster ones too).
 	$(RUN) python bench/gate_bench.py
 	$(RUN) python bench/operator_memory.py
 	$(RUN) python bench/workqueue.py
+	$(RUN) python bench/rollback_latency.py
+	$(RUN) python bench/scale.py
+	$(RUN) python bench/control_loop.py
+	$(RUN) python bench/failover.py
 
 ##@ Local cluster
 

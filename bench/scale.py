@@ -1,0 +1,219 @@
+"""Benchmark of the operator at scale: 1,000 ModelRetrains and 100 schedules firing at once.
+
+On the local cluster with the chart-installed operator (one replica, so that one
+process does all the work), the S3 server and a Secret per namespace, as a user
+runs it. The operator is scaled to zero, 1,000 ModelRetrains are created (each
+with its own registry prefix, scheduled once a year), and the operator is
+started. The script then prints:
+
+- the time from starting the operator to every ModelRetrain having a status for
+  its generation (target: 15 s);
+- the operator's resident memory with all of them watched (target: 150 MB), and
+  its CPU over a quiet minute (target: 2% of a core), from its own metrics;
+- after deleting the operator's pod, the time until the new pod has reconciled
+  all 1,000 again, from its reconcile counter;
+- the start lag of 100 schedules due in the same minute: from the scheduled
+  minute to each run being seen (target: every one within 5 s). A ResourceQuota
+  of zero pods keeps their training Jobs from starting pods, which this
+  2-core machine could not run a hundred of.
+
+    uv run --frozen python bench/scale.py [--models 1000] [--scheduled 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from demo.platform import SYSTEM_NAMESPACE, Platform, install
+from demo.world import World, modelretrain
+from localcluster.cluster import Cluster
+from localcluster.launcher import Launcher
+
+GROUP, VERSION = "autoretrain.io", "v1alpha1"
+OBSERVE_TARGET_S, RSS_TARGET_MB, IDLE_CPU_TARGET, SCHEDULE_LAG_TARGET_S = 15.0, 150.0, 0.02, 5.0
+YEARLY = "0 0 1 1 *"
+
+
+def _wait(what: str, done: Callable[[], bool], timeout: float, every: float = 0.2) -> float:
+    """Seconds until ``done()``; raises after ``timeout``."""
+    start = time.monotonic()
+    while not done():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"{what}: not within {timeout:.0f}s")
+        time.sleep(every)
+    return time.monotonic() - start
+
+
+def _metrics(platform: Platform) -> dict[str, float]:
+    with urllib.request.urlopen(platform.metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def _observed(custom: client.CustomObjectsApi, namespace: str) -> int:
+    found = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "modelretrains")
+    return sum(
+        1
+        for mr in found["items"]
+        if mr.get("status", {}).get("observedGeneration") == mr["metadata"]["generation"]
+    )
+
+
+def _reconciled(platform: Platform) -> float:
+    try:
+        return _metrics(platform).get(
+            'autoretrain_reconcile_duration_seconds_count{kind="ModelRetrain"}', 0.0
+        )
+    except (OSError, StopIteration, KeyError):
+        return 0.0  # no pod leads yet, or it does not serve metrics yet
+
+
+def _manifest(world: World, index: int) -> dict[str, Any]:
+    manifest = modelretrain(f"s3://{world.bucket}/mr-{index:04d}/", world.data_uri)
+    manifest["metadata"]["name"] = f"mr-{index:04d}"
+    manifest["spec"]["schedule"] = YEARLY
+    return manifest
+
+
+def _schedule_lags(
+    custom: client.CustomObjectsApi, namespace: str, names: list[str]
+) -> list[float]:
+    """Make ``names`` due at the same minute and return each one's lag to its run."""
+    now = datetime.now(UTC)
+    due = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if (due - now).total_seconds() < 20:  # time to patch them all before it
+        due += timedelta(minutes=1)
+    patch = {"spec": {"schedule": f"{due.minute} {due.hour} * * *"}}
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda name: custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "modelretrains", name, patch
+                ),
+                names,
+            )
+        )
+    seen: dict[str, datetime] = {}
+    wanted = set(names)
+    deadline = due + timedelta(seconds=60)
+    while len(seen) < len(names) and datetime.now(UTC) < deadline:
+        runs = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "modelretrainruns")
+        stamp = datetime.now(UTC)
+        for run in runs["items"]:
+            parent = run["spec"].get("modelRetrain")
+            if run["spec"].get("trigger") == "Schedule" and parent in wanted:
+                seen.setdefault(parent, stamp)
+        time.sleep(0.1)
+    missing = len(names) - len(seen)
+    if missing:
+        print(f"{missing} of {len(names)} schedules had no run 60 s after they were due")
+    return [(at - due).total_seconds() for at in seen.values()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--scheduled", type=int, default=100)
+    args = parser.parse_args()
+    launcher = Launcher()
+    launcher.up()
+    cluster = Cluster(launcher.kubeconfig)
+    platform = install(cluster, launcher)
+    custom = client.CustomObjectsApi(cluster.api_client())
+    namespace = f"bench-scale-{int(time.time())}"
+    cluster.kubectl("create", "namespace", namespace)
+    world = World(platform, namespace, Path("/nonexistent"))
+    world.setup()
+    cluster.kubectl(
+        "create", "quota", "no-pods", "-n", namespace, "--hard=pods=0", "--request-timeout=30s"
+    )
+    try:
+        platform.scale_operator(0)
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            list(
+                pool.map(
+                    lambda i: custom.create_namespaced_custom_object(
+                        GROUP, VERSION, namespace, "modelretrains", _manifest(world, i)
+                    ),
+                    range(args.models),
+                )
+            )
+        print(f"created {args.models} ModelRetrains in {time.monotonic() - started:.1f}s")
+
+        started = time.monotonic()
+        cluster.kubectl("scale", "-n", SYSTEM_NAMESPACE, "deployment/autoretrain", "--replicas=1")
+        total = _wait(
+            "every ModelRetrain observed",
+            lambda: _observed(custom, namespace) == args.models,
+            timeout=600,
+            every=0.25,
+        )
+        print(
+            f"{args.models} ModelRetrains observed {total:.1f}s after the operator was started "
+            f"(target <= {OBSERVE_TARGET_S:.0f}s)"
+        )
+
+        platform.wait_operator()
+        time.sleep(5)  # the last status writes settle
+        before, at = _metrics(platform), time.monotonic()
+        time.sleep(60)
+        after, until = _metrics(platform), time.monotonic()
+        rss = after["process_resident_memory_bytes"] / 1e6
+        cpu = (after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]) / (
+            until - at
+        )
+        print(f"resident memory {rss:.0f} MB (target <= {RSS_TARGET_MB:.0f} MB)")
+        print(f"idle CPU {cpu:.1%} of a core (target <= {IDLE_CPU_TARGET:.0%})")
+
+        old = platform.operator_pod()["metadata"]["name"]
+        started = time.monotonic()
+        cluster.kubectl("delete", "pod", "-n", SYSTEM_NAMESPACE, old, "--wait=false")
+        _wait(
+            "a new operator pod",
+            lambda: any(p["metadata"]["name"] != old for p in platform.operator_pods()),
+            timeout=120,
+        )
+        _wait(
+            "every ModelRetrain reconciled by the new pod",
+            lambda: _reconciled(platform) >= args.models,
+            timeout=600,
+            every=0.25,
+        )
+        print(
+            f"after the operator's pod was deleted, the new pod reconciled all "
+            f"{args.models} in {time.monotonic() - started:.1f}s"
+        )
+
+        names = [f"mr-{i:04d}" for i in range(args.scheduled)]
+        lags = sorted(_schedule_lags(custom, namespace, names))
+        if lags:
+            print(
+                f"{len(lags)} schedules due in the same minute: run seen after p50 "
+                f"{statistics.median(lags):.2f}s, max {lags[-1]:.2f}s "
+                f"(target: all within {SCHEDULE_LAG_TARGET_S:.0f}s)"
+            )
+    finally:
+        platform.scale_operator()
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+if __name__ == "__main__":
+    main()
