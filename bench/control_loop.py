@@ -26,9 +26,10 @@ from typing import Any
 
 from kubernetes import client, watch
 
+from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.naming import gate_job_name, training_job_name
 from demo.platform import Platform, install
-from demo.world import SERVER, World, modelretrain
+from demo.world import SERVER, World, modelretrain, serving_deployment
 from localcluster.cluster import Cluster
 from localcluster.launcher import Launcher
 
@@ -87,6 +88,9 @@ def _keep_runs_active(
     busy = World(platform, namespace, Path("/nonexistent"))
     busy.setup()
     cluster.kubectl("create", "quota", "no-pods", "-n", namespace, "--hard=pods=0")
+    # A run needs its serving Deployment to exist; scaled to zero, it needs no pod.
+    nothing = ModelVersionRef(version="v0", uri=f"{busy.store_uri}v0/model.skops", sha256="0" * 64)
+    busy.apply(serving_deployment(nothing, replicas=0))
     names = [f"busy-{i:03d}" for i in range(count)]
 
     def create_and_trigger(name: str) -> None:
