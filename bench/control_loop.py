@@ -28,10 +28,8 @@ from kubernetes import client, watch
 
 from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.naming import gate_job_name, training_job_name
-from demo.platform import Platform, install
+from demo.platform import Platform, running
 from demo.world import SERVER, World, modelretrain, serving_deployment
-from localcluster.cluster import Cluster
-from localcluster.launcher import Launcher
 
 GROUP, VERSION = "autoretrain.io", "v1alpha1"
 P99_TARGET_S = 1.0
@@ -87,7 +85,7 @@ def _keep_runs_active(
     cluster.kubectl("create", "namespace", namespace)
     busy = World(platform, namespace, Path("/nonexistent"))
     busy.setup()
-    cluster.kubectl("create", "quota", "no-pods", "-n", namespace, "--hard=pods=0")
+    busy.hold_pods()
     # A run needs its serving Deployment to exist; scaled to zero, it needs no pod.
     nothing = ModelVersionRef(version="v0", uri=f"{busy.store_uri}v0/model.skops", sha256="0" * 64)
     busy.apply(serving_deployment(nothing, replicas=0))
@@ -121,10 +119,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--busy", type=int, default=100)
     args = parser.parse_args()
-    launcher = Launcher()
-    launcher.up()
-    cluster = Cluster(launcher.kubeconfig)
-    platform = install(cluster, launcher)
+    platform = running()
+    cluster = platform.cluster
     custom = client.CustomObjectsApi(cluster.api_client())
     busy_namespace, _ = _keep_runs_active(platform, custom, args.busy)
     namespace = f"bench-loop-{int(time.time())}"

@@ -17,10 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from demo.platform import install
+from demo.platform import running
 from demo.world import World
-from localcluster.cluster import Cluster, eventually
-from localcluster.launcher import Launcher
+from localcluster.cluster import eventually
 
 
 def main() -> None:
@@ -29,9 +28,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    launcher = Launcher()
-    launcher.up()
-    platform = install(Cluster(launcher.kubeconfig), launcher)
+    platform = running()
     namespace = "bench-failover"
     platform.cluster.kubectl("delete", "namespace", namespace, "--ignore-not-found", timeout=120)
     platform.cluster.kubectl("create", "namespace", namespace)

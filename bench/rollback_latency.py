@@ -33,10 +33,8 @@ from autoretrain.analysis.queries import QueryContext
 from autoretrain.api.online import OnlineAnalysis
 from demo import story
 from demo.load import LoadGenerator
-from demo.platform import Platform, install
+from demo.platform import Platform, running
 from demo.world import SERVER, World
-from localcluster.cluster import Cluster
-from localcluster.launcher import Launcher
 
 MEDIAN_TARGET, WORST_TARGET = 0.5, 1.0
 
@@ -123,9 +121,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--interval", default="30s")
     args = parser.parse_args()
-    launcher = Launcher()
-    launcher.up()
-    platform = install(Cluster(launcher.kubeconfig), launcher)
+    platform = running()
     print(
         f"analysis interval: {args.interval}; breach visible -> canary has 0 ready pods, "
         f"target: median <= {MEDIAN_TARGET}s, worst <= {WORST_TARGET}s"

@@ -34,10 +34,8 @@ from typing import Any
 
 from kubernetes import client
 
-from demo.platform import SYSTEM_NAMESPACE, Platform, install
+from demo.platform import SYSTEM_NAMESPACE, Platform, running
 from demo.world import World, modelretrain
-from localcluster.cluster import Cluster
-from localcluster.launcher import Launcher
 
 GROUP, VERSION = "autoretrain.io", "v1alpha1"
 OBSERVE_TARGET_S, RSS_TARGET_MB, IDLE_CPU_TARGET, SCHEDULE_LAG_TARGET_S = 15.0, 150.0, 0.02, 5.0
@@ -132,18 +130,14 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--scheduled", type=int, default=100)
     args = parser.parse_args()
-    launcher = Launcher()
-    launcher.up()
-    cluster = Cluster(launcher.kubeconfig)
-    platform = install(cluster, launcher)
+    platform = running()
+    cluster = platform.cluster
     custom = client.CustomObjectsApi(cluster.api_client())
     namespace = f"bench-scale-{int(time.time())}"
     cluster.kubectl("create", "namespace", namespace)
     world = World(platform, namespace, Path("/nonexistent"))
     world.setup()
-    cluster.kubectl(
-        "create", "quota", "no-pods", "-n", namespace, "--hard=pods=0", "--request-timeout=30s"
-    )
+    world.hold_pods()
     try:
         platform.scale_operator(0)
         started = time.monotonic()

@@ -191,3 +191,10 @@ def install(cluster: Cluster, launcher: Launcher) -> Platform:
     platform = Platform(cluster, launcher, launcher.ensure_prometheus(), endpoint, credentials)
     platform.install()
     return platform
+
+
+def running() -> Platform:
+    """The local cluster, Prometheus, the S3 server and the chart's operator, started if needed."""
+    launcher = Launcher()
+    launcher.up()
+    return install(Cluster(launcher.kubeconfig), launcher)

@@ -66,6 +66,10 @@ class World:
             *(f"--from-literal={k}={v}" for k, v in self.s3_env.items()),
         )
 
+    def hold_pods(self) -> None:
+        """A ResourceQuota of zero pods: Jobs are created but never run, as on a full cluster."""
+        self.cluster.kubectl("create", "quota", "no-pods", "-n", self.namespace, "--hard=pods=0")
+
     def create_bucket(self) -> None:
         create_bucket(self.platform.s3_endpoint, self.platform.s3_credentials, self.bucket)
 
