@@ -30,9 +30,15 @@ def scenario(
         world = Scenario(platform, namespace, tmp_path)
         world.setup()
         yield world
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
+        if _failed(request):
+            print(world.diagnostics())
+    if _failed(request):
         print(platform.operator_log(400)[-8000:])
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    rep = getattr(request.node, "rep_call", None)
+    return rep is not None and bool(rep.failed)
 
 
 @pytest.fixture

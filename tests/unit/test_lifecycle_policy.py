@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from autoretrain.api.modelretrain import ModelRetrainStatus
 from autoretrain.api.run import ModelRetrainRunSpec
 from autoretrain.lifecycle import actions as act
-from autoretrain.lifecycle.policy import RECORDED_TRIGGER_LENGTH, PolicyInput, RunView, decide
+from autoretrain.lifecycle.observed import StoreFault
+from autoretrain.lifecycle.policy import (
+    RECHECK_SECONDS,
+    RECORDED_TRIGGER_LENGTH,
+    RESYNC_SECONDS,
+    RESYNC_SPREAD,
+    PolicyInput,
+    RunView,
+    decide,
+    resync_seconds,
+)
+from autoretrain.lifecycle.references import References
 from autoretrain.lifecycle.schedule import manual_run_name, scheduled_run_name
 from tests.support.lifecycle import T0, spec
 
@@ -176,3 +188,29 @@ def test_status_summarises_the_latest_run_and_degradation() -> None:
         "InvalidSpec": "False",
     }
     assert status.phase == "Degraded"
+
+
+def test_a_healthy_modelretrain_is_looked_at_again_at_its_next_tick_or_its_resync() -> None:
+    idle = decide(_input())
+    assert idle.requeue_after == resync_seconds("churn")
+    assert RESYNC_SECONDS <= idle.requeue_after <= RESYNC_SECONDS * (1 + RESYNC_SPREAD)
+    hourly = decide(_input(timedelta(minutes=50), schedule="0 * * * *", status=idle.status))
+    assert hourly.requeue_after == 600
+
+
+def test_resyncs_are_spread_so_that_many_do_not_come_back_at_once() -> None:
+    periods = {resync_seconds(f"mr-{i:04d}") for i in range(1000)}
+    assert len(periods) > 990
+    assert max(periods) - min(periods) > 0.9 * RESYNC_SECONDS * RESYNC_SPREAD
+
+
+def test_a_modelretrain_kept_from_working_is_looked_at_again_within_a_minute() -> None:
+    fault = StoreFault("ArtifactStoreUnreachable", "s3://models: connection refused")
+    down = decide(replace(_input(), store_fault=fault))
+    assert down.requeue_after == RECHECK_SECONDS
+    gone = decide(replace(_input(), references=References(deployment=False)))
+    assert gone.status.phase == "Degraded" and gone.requeue_after == RECHECK_SECONDS
+    healthy = decide(
+        replace(_input(), references=References(deployment=True, containers=("server",)))
+    )
+    assert healthy.requeue_after == resync_seconds("churn")

@@ -8,6 +8,7 @@ condition, and the phase is Degraded.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,8 +32,17 @@ from autoretrain.lifecycle.observed import StoreFault
 from autoretrain.lifecycle.references import REFERENCES_CONDITION, References
 from autoretrain.lifecycle.validity import SPEC_CONDITION, Problem
 
-#: Look at the schedule at least this often, even with no tick near.
-MAX_REQUEUE_SECONDS = 60.0
+#: A healthy ModelRetrain is looked at again when it or one of its runs changes, when
+#: its next schedule tick is due, and otherwise about once an hour: the resync that
+#: notices a registry or Deployment changed behind the operator's back. Each
+#: ModelRetrain's hour is stretched by up to 20% after its name, so that a thousand
+#: created together do not all come back in the same second.
+RESYNC_SECONDS = 3600.0
+RESYNC_SPREAD = 0.2
+#: One that something keeps from working (a store fault, a missing Deployment or
+#: Secret, a schedule that cannot be followed) is looked at this often, so that it
+#: recovers soon after the user fixes the cause.
+RECHECK_SECONDS = 60.0
 #: The longest trigger value a run records: the limit of its spec.triggerValue.
 RECORDED_TRIGGER_LENGTH = 1024
 
@@ -113,7 +123,10 @@ def decide(p: PolicyInput) -> PolicyDecision:
     actions: list[PolicyAction] = []
     active = [r for r in p.runs if not r.finished]
     update: dict[str, object] = {}
-    requeue = MAX_REQUEUE_SECONDS
+    missing = references.missing(spec, p.references) if p.references else None
+    problem = validity.schedule_problem(spec.schedule, spec.time_zone, p.now)
+    troubled = p.store_fault is not None or missing is not None or problem is not None
+    requeue = RECHECK_SECONDS if troubled else resync_seconds(p.name)
 
     def start(run: CreateRun, consumed: str, value: object) -> None:
         """Start ``run`` if the concurrency policy allows, else look again soon."""
@@ -134,7 +147,6 @@ def decide(p: PolicyInput) -> PolicyDecision:
         )
         start(run, "last_trigger", p.trigger)
 
-    problem = validity.schedule_problem(spec.schedule, spec.time_zone, p.now)
     if spec.schedule and not spec.suspend and problem is None:
         after = status.last_schedule_time or p.created_at
         due = schedule.due(
@@ -163,7 +175,6 @@ def decide(p: PolicyInput) -> PolicyDecision:
 
     actions += _prune(spec, p.runs)
     actions += _store_news(p)
-    missing = references.missing(spec, p.references) if p.references else None
     actions += _news(p.status, SPEC_CONDITION, "True", problem)
     # A missing Secret fails the store too, whose Warning already says so: one per cause.
     told = missing is not None and missing.reason == references.SECRET_MISSING and p.store_fault
@@ -171,6 +182,12 @@ def decide(p: PolicyInput) -> PolicyDecision:
     update.update(_summary(p, active, problem, missing))
     new_status = status.replace(**update)
     return PolicyDecision(new_status, tuple(actions), requeue)
+
+
+def resync_seconds(name: str) -> float:
+    """The resync period of a healthy ModelRetrain ``name``: the same on every look."""
+    spread = zlib.crc32(name.encode()) / 0xFFFFFFFF
+    return RESYNC_SECONDS * (1 + RESYNC_SPREAD * spread)
 
 
 def _news(
