@@ -26,10 +26,9 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.naming import gate_job_name, training_job_name
 from demo.platform import Platform, running
-from demo.world import SERVER, World, modelretrain, serving_deployment
+from demo.world import SERVER, World, modelretrain
 
 GROUP, VERSION = "autoretrain.io", "v1alpha1"
 P99_TARGET_S = 1.0
@@ -80,15 +79,8 @@ def _keep_runs_active(
     platform: Platform, custom: client.CustomObjectsApi, count: int
 ) -> tuple[str, list[str]]:
     """``count`` runs in a namespace whose quota admits no pod: they stay in Training."""
-    cluster = platform.cluster
-    namespace = f"bench-busy-{int(time.time())}"
-    cluster.kubectl("create", "namespace", namespace)
-    busy = World(platform, namespace, Path("/nonexistent"))
-    busy.setup()
-    busy.hold_pods()
-    # A run needs its serving Deployment to exist; scaled to zero, it needs no pod.
-    nothing = ModelVersionRef(version="v0", uri=f"{busy.store_uri}v0/model.skops", sha256="0" * 64)
-    busy.apply(serving_deployment(nothing, replicas=0))
+    busy = World.without_pods(platform, "bench-busy")
+    namespace = busy.namespace
     names = [f"busy-{i:03d}" for i in range(count)]
 
     def create_and_trigger(name: str) -> None:

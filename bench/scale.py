@@ -3,8 +3,8 @@
 On the local cluster with the chart-installed operator (one replica, so that one
 process does all the work), the S3 server and a Secret per namespace, as a user
 runs it. The operator is scaled to zero, 1,000 ModelRetrains are created (each
-with its own registry prefix, scheduled once a year), and the operator is
-started. The script then prints:
+with its own registry prefix, scheduled once a year, naming a serving Deployment
+of no pods), and the operator is started. The script then prints:
 
 - the time from starting the operator to every ModelRetrain having a status for
   its generation (target: 15 s);
@@ -29,7 +29,6 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -133,11 +132,8 @@ def main() -> None:
     platform = running()
     cluster = platform.cluster
     custom = client.CustomObjectsApi(cluster.api_client())
-    namespace = f"bench-scale-{int(time.time())}"
-    cluster.kubectl("create", "namespace", namespace)
-    world = World(platform, namespace, Path("/nonexistent"))
-    world.setup()
-    world.hold_pods()
+    world = World.without_pods(platform, "bench-scale")
+    namespace = world.namespace
     try:
         platform.scale_operator(0)
         started = time.monotonic()

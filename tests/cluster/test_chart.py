@@ -12,6 +12,9 @@ import yaml
 
 from localcluster import binaries
 
+# helm is one of the cluster's binaries (`make binaries`).
+pytestmark = pytest.mark.cluster
+
 CHART = Path(__file__).resolve().parents[2] / "charts" / "autoretrain"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,23 @@ class World:
             *(f"--from-literal={k}={v}" for k, v in self.s3_env.items()),
         )
 
-    def hold_pods(self) -> None:
-        """A ResourceQuota of zero pods: Jobs are created but never run, as on a full cluster."""
-        self.cluster.kubectl("create", "quota", "no-pods", "-n", self.namespace, "--hard=pods=0")
+    @classmethod
+    def without_pods(cls, platform: Platform, prefix: str) -> World:
+        """A new namespace where ModelRetrains find all they name and no pod ever starts.
+
+        For benchmarks of the operator alone: the serving Deployment is scaled to zero
+        and a quota of zero pods holds every Job, as on a full cluster.
+        """
+        namespace = f"{prefix}-{int(time.time())}"
+        platform.cluster.kubectl("create", "namespace", namespace)
+        world = cls(platform, namespace, Path("/nonexistent"))
+        world.setup()
+        world.cluster.kubectl("create", "quota", "no-pods", "-n", namespace, "--hard=pods=0")
+        nothing = ModelVersionRef(
+            version="v0", uri=f"{world.store_uri}v0/model.skops", sha256="0" * 64
+        )
+        world.apply(serving_deployment(nothing, replicas=0))
+        return world
 
     def create_bucket(self) -> None:
         create_bucket(self.platform.s3_endpoint, self.platform.s3_credentials, self.bucket)
