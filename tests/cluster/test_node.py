@@ -9,12 +9,14 @@ limits (OOMKilled), volumes, the ServiceAccount token, image pull failures, and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from localcluster.cluster import Cluster, eventually
 from localcluster.imagebuild import chart_image
+from localcluster.podnetwork import PodNetwork
 
 pytestmark = pytest.mark.cluster
 IMAGE = chart_image()
@@ -235,3 +237,18 @@ def test_kubectl_logs_reads_the_current_and_the_previous_container(cluster: Clus
         previous = cluster.kubectl("logs", "-n", ns, "twice", "--previous").stdout
         assert previous == "first run\n"
         assert cluster.kubectl("logs", "-n", ns, "twice", "--tail=0").stdout == ""
+
+
+def test_the_gateway_keeps_its_mac_address_as_pods_come_and_go(cluster: Cluster) -> None:
+    # Pods cache the gateway's MAC address: if it changed whenever a pod went, the
+    # others would lose the node (S3, the API server) until their ARP entries expire.
+    network = PodNetwork.for_cluster(cluster.kubeconfig.parent)
+    bridge = Path("/sys/class/net") / network.bridge
+    assert (bridge / "address").read_text().strip() == network.bridge_mac
+    assert (bridge / "addr_assign_type").read_text().strip() == "3"  # set, not inherited
+    with cluster.namespace("node") as ns:
+        for name in ("first", "second"):
+            _apply(cluster, ns, _pod(name, {"command": ["true"]}))
+            _finished(cluster, ns, name)
+        cluster.kubectl("delete", "pod", "-n", ns, "first", "--wait=true")
+        assert (bridge / "address").read_text().strip() == network.bridge_mac

@@ -61,6 +61,12 @@ class PodNetwork:
         return f"{_PREFIX}b{self.cluster_id}"
 
     @property
+    def bridge_mac(self) -> str:
+        """A fixed, locally administered unicast address for the bridge."""
+        digest = hashlib.sha256(self.cluster_id.encode()).digest()
+        return ":".join(f"{octet:02x}" for octet in (0x02, *digest[:5]))
+
+    @property
     def _namespace_prefix(self) -> str:
         return f"autoretrain-{self.cluster_id}-"
 
@@ -86,7 +92,12 @@ class PodNetwork:
     def create(self) -> None:
         self.delete()
         self._remove_stale_claims()
-        _ip("link", "add", self.bridge, "type", "bridge")
+        # A bridge left to itself takes the lowest MAC address among its ports and
+        # changes it when that pod goes: every other pod's ARP entry for the gateway
+        # then points nowhere, and the node (the S3 server, the API server) is cut off
+        # from them for the 30-40 s until the entry expires. A bridge given an address
+        # keeps it, as CNI's bridge plugin makes sure.
+        _ip("link", "add", self.bridge, "address", self.bridge_mac, "type", "bridge")
         _ip("addr", "add", f"{self.gateway}/16", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
 
