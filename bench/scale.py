@@ -71,11 +71,19 @@ def _observed(custom: client.CustomObjectsApi, namespace: str) -> int:
     )
 
 
+RECONCILES = 'autoretrain_reconcile_duration_seconds_count{kind="ModelRetrain"}'
+
+
+def _settled(platform: Platform, quiet_seconds: float = 5.0) -> bool:
+    """True once no ModelRetrain was reconciled for ``quiet_seconds``."""
+    before = _reconciled(platform)
+    time.sleep(quiet_seconds)
+    return _reconciled(platform) == before
+
+
 def _reconciled(platform: Platform) -> float:
     try:
-        return _metrics(platform).get(
-            'autoretrain_reconcile_duration_seconds_count{kind="ModelRetrain"}', 0.0
-        )
+        return _metrics(platform).get(RECONCILES, 0.0)
     except (OSError, StopIteration, KeyError):
         return 0.0  # no pod leads yet, or it does not serve metrics yet
 
@@ -162,10 +170,15 @@ def main() -> None:
         )
 
         platform.wait_operator()
-        time.sleep(5)  # the last status writes settle
+        settled = _wait("the work queue drained", lambda: _settled(platform), timeout=600, every=0)
+        print(f"the operator's work queue settled {settled:.1f}s later")
         before, at = _metrics(platform), time.monotonic()
         time.sleep(60)
         after, until = _metrics(platform), time.monotonic()
+        print(
+            f"{after[RECONCILES] - before[RECONCILES]:.0f} ModelRetrain reconciles in the quiet "
+            "minute; Prometheus scraped the operator's metrics every second"
+        )
         rss = after["process_resident_memory_bytes"] / 1e6
         cpu = (after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]) / (
             until - at

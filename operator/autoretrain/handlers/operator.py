@@ -19,6 +19,7 @@ from kubernetes import client, config
 from autoretrain.analysis.prometheus import PrometheusProvider
 from autoretrain.analysis.provider import MetricsProvider, NullProvider
 from autoretrain.handlers import leadership, modelretrains, operator_metrics, runs
+from autoretrain.handlers.changes import WatchNews
 from autoretrain.handlers.context import Context
 from autoretrain.handlers.workqueue import DEFAULT_WORKERS, Key, WorkQueue
 from autoretrain.kube.client import ApiKube
@@ -115,19 +116,31 @@ def _resource(kind: str) -> tuple[str, str, str]:
     return entry.group, entry.version, entry.plural
 
 
+_NEWS = WatchNews()
+
+
 @kopf.on.event(*_resource("ModelRetrain"))
 async def modelretrain_changed(
-    namespace: str | None, name: str, memo: Any, type: str | None, **_: Any
+    namespace: str | None, name: str, body: Mapping[str, Any], memo: Any, type: str | None, **_: Any
 ) -> None:
     if type == "DELETED":
         operator_metrics.forget_modelretrain(namespace or "", name)
-    _queue(memo).add(("ModelRetrain", namespace or "", name))
+    if _NEWS.news("ModelRetrain", type, body, spec_only=True):
+        _queue(memo).add(("ModelRetrain", namespace or "", name))
 
 
 @kopf.on.event(*_resource("ModelRetrainRun"))
 async def run_changed(
-    namespace: str | None, name: str, labels: Mapping[str, str], memo: Any, **_: Any
+    namespace: str | None,
+    name: str,
+    labels: Mapping[str, str],
+    body: Mapping[str, Any],
+    memo: Any,
+    type: str | None,
+    **_: Any,
 ) -> None:
+    if not _NEWS.news("ModelRetrainRun", type, body):
+        return
     _queue(memo).add(("ModelRetrainRun", namespace or "", name))
     parent = labels.get(MODEL_RETRAIN_LABEL)
     if parent:
@@ -137,6 +150,13 @@ async def run_changed(
 @kopf.on.event(*_resource("Job"), labels={RUN_LABEL: kopf.PRESENT})
 @kopf.on.event(*_resource("Deployment"), labels={RUN_LABEL: kopf.PRESENT})
 async def child_changed(
-    namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any
+    namespace: str | None,
+    labels: Mapping[str, str],
+    body: Mapping[str, Any],
+    resource: kopf.Resource,
+    memo: Any,
+    type: str | None,
+    **_: Any,
 ) -> None:
-    _queue(memo).add(("ModelRetrainRun", namespace or "", labels[RUN_LABEL]))
+    if _NEWS.news(resource.plural, type, body):
+        _queue(memo).add(("ModelRetrainRun", namespace or "", labels[RUN_LABEL]))
