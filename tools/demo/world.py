@@ -228,7 +228,7 @@ class World:
         return env.get(PodEnv.MODEL_VERSION)
 
     def diagnostics(self) -> str:
-        """What a failed test needs to say why: each run's outcome, and failed pods' logs."""
+        """What a failed test needs to say why: each run's outcome, and failed pods' story."""
         lines = []
         runs = self.cluster.get_json("modelretrainruns", "-n", self.namespace)["items"]
         for run in runs:
@@ -237,15 +237,7 @@ class World:
                 f"run {run['metadata']['name']}: {status.get('phase')} {status.get('reason')}: "
                 f"{status.get('message')}"
             )
-        pods = self.cluster.get_json("pods", "-n", self.namespace)["items"]
-        for pod in pods:
-            if pod.get("status", {}).get("phase") != "Failed":
-                continue
-            name = pod["metadata"]["name"]
-            for container in pod["status"].get("containerStatuses") or []:
-                lines.append(f"pod {name}/{container['name']}: {container.get('state')}")
-            log = self.cluster.kubectl("logs", "-n", self.namespace, name, "--tail=30", check=False)
-            lines.append(log.stdout + log.stderr)
+        lines.append(self.cluster.pods_story(self.namespace, failed_only=True))
         return "\n".join(lines)
 
     def jobs(self) -> list[str]:

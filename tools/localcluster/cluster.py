@@ -64,20 +64,27 @@ class Cluster:
             return job if "Complete" in done else None
 
         def story() -> str:
-            pods = self.get_json("pods", "-n", namespace, "-l", f"job-name={name}")["items"]
-            told = []
-            for pod in pods:
-                status = json.dumps(pod.get("status", {}), indent=1)[:3000]
-                log = self.kubectl(
-                    "logs", "-n", namespace, pod["metadata"]["name"], "--tail=40", check=False
-                )
-                told.append(f"pod {pod['metadata']['name']}: {status}\n{log.stdout}{log.stderr}")
-            return "\n".join(told) or "no pods"
+            return self.pods_story(namespace, f"job-name={name}")
 
         job: dict[str, Any] = eventually(
             finished, timeout=timeout, interval=1, what=lambda: f"Job {name}: {story()}"
         )
         return job
+
+    def pods_story(self, namespace: str, selector: str = "", failed_only: bool = False) -> str:
+        """Each pod's status and the end of its log: what a failing test needs to say why."""
+        selecting = ("-l", selector) if selector else ()
+        pods = self.get_json("pods", "-n", namespace, *selecting)["items"]
+        told = []
+        for pod in pods:
+            if failed_only and pod.get("status", {}).get("phase") != "Failed":
+                continue
+            status = json.dumps(pod.get("status", {}), indent=1)[:3000]
+            log = self.kubectl(
+                "logs", "-n", namespace, pod["metadata"]["name"], "--tail=40", check=False
+            )
+            told.append(f"pod {pod['metadata']['name']}: {status}\n{log.stdout}{log.stderr}")
+        return "\n".join(told) or "no pods"
 
     @contextmanager
     def namespace(self, prefix: str = "test") -> Iterator[str]:
