@@ -47,8 +47,8 @@ test-unit: venv ## Fast tests of pure logic (no cluster), with the doctests.
 CLUSTER_TIERS := cluster or e2e
 
 .PHONY: test
-test: venv test-tools ## Lint plus every test tier (unit, S3, cluster, end-to-end) and the doctests.
-	@$(MAKE) --no-print-directory -j4 --output-sync=target lint binaries image test-no-cluster
+test: test-tools ## Lint plus every test tier (unit, S3, cluster, end-to-end) and the doctests.
+	@$(MAKE) --no-print-directory -j4 --output-sync=target binaries lint image test-no-cluster
 	$(RUN) pytest -m "$(CLUSTER_TIERS)" operator tests
 
 .PHONY: test-no-cluster
@@ -77,8 +77,9 @@ bench: binaries image ## Run the benchmarks under bench/ and print their figures
 ##@ Local cluster
 
 .PHONY: binaries
-binaries: venv ## Build (once per machine) etcd, kube-apiserver, controller-manager, scheduler, kubectl, helm.
-	$(RUN) python -m localcluster binaries
+binaries: ## Build (once per machine) etcd, kube-apiserver, controller-manager, scheduler, kubectl, helm.
+	@# The standard library is enough here, so on a new machine Go compiles while uv installs.
+	python3 -m localcluster.binaries
 
 .PHONY: image
 image: venv ## Build autoretrain's image with buildah, offline, into the node's image store.
@@ -90,7 +91,7 @@ image: venv ## Build autoretrain's image with buildah, offline, into the node's 
 	$(RUN) python -m localcluster.imagebuild build
 
 .PHONY: cluster
-cluster: binaries ## Start the local control plane; the admin kubeconfig is .cluster/kubeconfig.
+cluster: venv binaries ## Start the local control plane; the admin kubeconfig is .cluster/kubeconfig.
 	$(RUN) python -m localcluster up
 
 .PHONY: cluster-down

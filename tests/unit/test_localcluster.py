@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -47,6 +48,18 @@ def _fake_binary(folder: Path, name: str) -> Path:
     path.write_text("#!/bin/sh\n")
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return path
+
+
+def test_finding_the_binaries_needs_only_the_standard_library(tmp_path: Path) -> None:
+    """`make binaries` runs before the venv exists, so Go can compile while uv installs."""
+    tools = Path(binaries.__file__).parents[1]
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path[:0] = [{str(tools)!r}]; "
+         "import localcluster.binaries"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_kubebuilder_assets_win_over_the_cache(
