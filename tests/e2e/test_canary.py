@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from demo import story
 from demo.load import LoadGenerator
 from demo.platform import Platform
 from demo.world import SERVER
@@ -23,28 +24,11 @@ ONLINE: dict[str, Any] = {
     "initialDelay": "3s",
     "count": 2,
     "metrics": [
-        {
-            "name": "classes",
-            "builtin": "constantPrediction",
-            "window": "30s",
-            "minSamples": 10,
-            "inconclusiveLimit": 10,
-        },
-        {
-            "name": "errors",
-            "builtin": "errorRate",
-            "window": "30s",
-            "minSamples": 10,
-            "inconclusiveLimit": 10,
-        },
+        story.builtin_check("classes", "constantPrediction"),
+        story.builtin_check("errors", "errorRate"),
     ],
 }
-STEPS = {
-    "steps": [
-        {"weight": 34, "pause": {"duration": "2s"}},
-        {"weight": 50, "pause": {"duration": "2s"}},
-    ]
-}
+STEPS = story.canary("2s")
 
 
 def _canary_exists(s: Scenario) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from autoretrain.api.naming import gate_job_name, training_job_name
+from demo import story
 from demo.platform import Platform
 from demo.world import FINAL, SERVER, TRAINER_ARGS, training
 from demo.world import World as Scenario
@@ -35,22 +36,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("traffic")]
 ONLINE: dict[str, Any] = {
     "interval": "2s",
     "initialDelay": "2s",
-    "metrics": [
-        {
-            "name": "classes",
-            "builtin": "constantPrediction",
-            "window": "30s",
-            "minSamples": 10,
-            "inconclusiveLimit": 20,
-        }
-    ],
+    "metrics": [story.builtin_check("classes", "constantPrediction", inconclusive_limit=20)],
 }
-STEPS = {
-    "steps": [
-        {"weight": 34, "pause": {"duration": "4s"}},
-        {"weight": 50, "pause": {"duration": "4s"}},
-    ]
-}
+STEPS = story.canary("4s")
 #: The reference trainer after a pause, so a fault can land while the Job runs.
 SLOW_TRAINING = training(
     "sh", "-c", f"sleep 6 && exec python -m autoretrain.train {' '.join(TRAINER_ARGS)}"
