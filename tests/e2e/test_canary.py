@@ -16,6 +16,7 @@ from demo.world import SERVER
 from demo.world import World as Scenario
 from localcluster.cluster import eventually
 from localcluster.launcher import Launcher
+from tests.support.canary_world import serve_with_canary
 
 pytestmark = pytest.mark.e2e
 
@@ -39,22 +40,7 @@ def _canary_exists(s: Scenario) -> bool:
 
 
 def _prepare(s: Scenario, day: str, **spec: Any) -> str:
-    champion = s.bootstrap_champion()
-    s.serve(champion)
-    s.write_day(day, seed=21)  # type: ignore[arg-type]
-    s.modelretrain(
-        canary=STEPS,
-        gates={
-            "offline": {
-                "labelColumn": "churned",
-                "checks": [
-                    {"metric": {"metric": "roc_auc", "min": 0.7, "maxDropVsChampion": 0.05}}
-                ],
-            },
-            "online": {**ONLINE, **spec},
-        },
-    )
-    return champion.version
+    return serve_with_canary(s, day, STEPS, {**ONLINE, **spec})  # type: ignore[arg-type]
 
 
 def _in_canary(s: Scenario, trigger: str) -> str:

@@ -29,6 +29,7 @@ from demo.world import World as Scenario
 from localcluster.cluster import eventually
 from localcluster.launcher import Launcher
 from tests.e2e.conftest import FaultOutcome, record_fault
+from tests.support.canary_world import serve_with_canary
 
 #: Live requests on every serving pod, so the canary's analysis has samples.
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("traffic")]
@@ -47,23 +48,8 @@ SLOW_TRAINING = training(
 
 def _start(s: Scenario, trigger: str, **spec: Any) -> tuple[str, str]:
     """A good candidate's run on top of a served champion: (run name, champion version)."""
-    champion = s.bootstrap_champion()
-    s.serve(champion)
-    s.write_day("good", seed=21)
-    s.modelretrain(
-        canary=STEPS,
-        gates={
-            "offline": {
-                "labelColumn": "churned",
-                "checks": [
-                    {"metric": {"metric": "roc_auc", "min": 0.7, "maxDropVsChampion": 0.05}}
-                ],
-            },
-            "online": ONLINE,
-        },
-        **spec,
-    )
-    return s.trigger(trigger), champion.version
+    champion = serve_with_canary(s, "good", STEPS, ONLINE, **spec)
+    return s.trigger(trigger), champion
 
 
 def _assert_consistent(s: Scenario, name: str, champion: str, timeout: float = 300) -> Any:
