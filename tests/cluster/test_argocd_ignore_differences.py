@@ -28,6 +28,7 @@ from autoretrain.api.pods import PodEnv
 from autoretrain.kube.client import ApiKube
 from autoretrain.kube.manifests import serving_patch
 from localcluster.cluster import Cluster
+from tests.support.deployments import deployment
 from tests.support.lifecycle import spec
 
 pytestmark = pytest.mark.cluster
@@ -53,19 +54,7 @@ def git_deployment(model: ModelVersionRef) -> Obj:
         {"name": "LOG_LEVEL", "value": "info"},
     ]
     container = {"name": "server", "image": "registry.example.com/server:1", "env": env}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "churn-server"},
-        "spec": {
-            "replicas": 0,
-            "selector": {"matchLabels": {"app": "churn"}},
-            "template": {
-                "metadata": {"labels": {"app": "churn"}},
-                "spec": {"containers": [container]},
-            },
-        },
-    }
+    return deployment("churn-server", "churn", [container], replicas=0)
 
 
 def trusted_managers() -> list[str]:

@@ -20,6 +20,7 @@ from localcluster.cluster import Cluster, eventually
 from localcluster.imagebuild import chart_image
 from localcluster.launcher import Launcher
 from localcluster.supervise import State, free_port, stop
+from tests.support.deployments import deployment
 
 pytestmark = pytest.mark.cluster
 IMAGE = chart_image()
@@ -175,38 +176,29 @@ def test_a_pod_whose_command_does_not_exist_fails_with_the_reason(cluster: Clust
         assert "not found" in terminated["message"]
 
 
-DEPLOYMENT = {
-    "apiVersion": "apps/v1",
-    "kind": "Deployment",
-    "metadata": {"name": "web"},
-    "spec": {
-        "replicas": 3,
-        "selector": {"matchLabels": {"app": "web"}},
-        "template": {
-            "metadata": {"labels": {"app": "web"}},
-            "spec": {
-                "containers": [
-                    {
-                        "name": "web",
-                        "image": IMAGE,
-                        "command": ["python", "-m", "http.server", "8080", "--bind", "$(POD_IP)"],
-                        "env": [
-                            {
-                                "name": "POD_IP",
-                                "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
-                            }
-                        ],
-                        "ports": [{"name": "http", "containerPort": 8080}],
-                        "readinessProbe": {
-                            "httpGet": {"path": "/", "port": "http"},
-                            "periodSeconds": 1,
-                        },
-                    }
-                ]
+DEPLOYMENT = deployment(
+    "web",
+    "web",
+    [
+        {
+            "name": "web",
+            "image": IMAGE,
+            "command": ["python", "-m", "http.server", "8080", "--bind", "$(POD_IP)"],
+            "env": [
+                {
+                    "name": "POD_IP",
+                    "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
+                }
+            ],
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "readinessProbe": {
+                "httpGet": {"path": "/", "port": "http"},
+                "periodSeconds": 1,
             },
-        },
-    },
-}
+        }
+    ],
+    replicas=3,
+)
 SERVICE = {
     "apiVersion": "v1",
     "kind": "Service",

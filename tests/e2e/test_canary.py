@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
+from demo import story
 from demo.load import LoadGenerator
 from demo.platform import Platform
 from demo.world import SERVER
 from demo.world import World as Scenario
 from localcluster.cluster import eventually
 from localcluster.launcher import Launcher
+from tests.support.canary_world import serve_with_canary
 
 pytestmark = pytest.mark.e2e
 
@@ -23,28 +25,11 @@ ONLINE: dict[str, Any] = {
     "initialDelay": "3s",
     "count": 2,
     "metrics": [
-        {
-            "name": "classes",
-            "builtin": "constantPrediction",
-            "window": "30s",
-            "minSamples": 10,
-            "inconclusiveLimit": 10,
-        },
-        {
-            "name": "errors",
-            "builtin": "errorRate",
-            "window": "30s",
-            "minSamples": 10,
-            "inconclusiveLimit": 10,
-        },
+        story.builtin_check("classes", "constantPrediction"),
+        story.builtin_check("errors", "errorRate"),
     ],
 }
-STEPS = {
-    "steps": [
-        {"weight": 34, "pause": {"duration": "2s"}},
-        {"weight": 50, "pause": {"duration": "2s"}},
-    ]
-}
+STEPS = story.canary("2s")
 
 
 def _canary_exists(s: Scenario) -> bool:
@@ -55,22 +40,7 @@ def _canary_exists(s: Scenario) -> bool:
 
 
 def _prepare(s: Scenario, day: str, **spec: Any) -> str:
-    champion = s.bootstrap_champion()
-    s.serve(champion)
-    s.write_day(day, seed=21)  # type: ignore[arg-type]
-    s.modelretrain(
-        canary=STEPS,
-        gates={
-            "offline": {
-                "labelColumn": "churned",
-                "checks": [
-                    {"metric": {"metric": "roc_auc", "min": 0.7, "maxDropVsChampion": 0.05}}
-                ],
-            },
-            "online": {**ONLINE, **spec},
-        },
-    )
-    return champion.version
+    return serve_with_canary(s, day, STEPS, {**ONLINE, **spec})  # type: ignore[arg-type]
 
 
 def _in_canary(s: Scenario, trigger: str) -> str:

@@ -22,12 +22,14 @@ from typing import Any
 import pytest
 
 from autoretrain.api.naming import gate_job_name, training_job_name
+from demo import story
 from demo.platform import Platform
 from demo.world import FINAL, SERVER, TRAINER_ARGS, training
 from demo.world import World as Scenario
 from localcluster.cluster import eventually
 from localcluster.launcher import Launcher
 from tests.e2e.conftest import FaultOutcome, record_fault
+from tests.support.canary_world import serve_with_canary
 
 #: Live requests on every serving pod, so the canary's analysis has samples.
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("traffic")]
@@ -35,22 +37,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("traffic")]
 ONLINE: dict[str, Any] = {
     "interval": "2s",
     "initialDelay": "2s",
-    "metrics": [
-        {
-            "name": "classes",
-            "builtin": "constantPrediction",
-            "window": "30s",
-            "minSamples": 10,
-            "inconclusiveLimit": 20,
-        }
-    ],
+    "metrics": [story.builtin_check("classes", "constantPrediction", inconclusive_limit=20)],
 }
-STEPS = {
-    "steps": [
-        {"weight": 34, "pause": {"duration": "4s"}},
-        {"weight": 50, "pause": {"duration": "4s"}},
-    ]
-}
+STEPS = story.canary("4s")
 #: The reference trainer after a pause, so a fault can land while the Job runs.
 SLOW_TRAINING = training(
     "sh", "-c", f"sleep 6 && exec python -m autoretrain.train {' '.join(TRAINER_ARGS)}"
@@ -59,23 +48,8 @@ SLOW_TRAINING = training(
 
 def _start(s: Scenario, trigger: str, **spec: Any) -> tuple[str, str]:
     """A good candidate's run on top of a served champion: (run name, champion version)."""
-    champion = s.bootstrap_champion()
-    s.serve(champion)
-    s.write_day("good", seed=21)
-    s.modelretrain(
-        canary=STEPS,
-        gates={
-            "offline": {
-                "labelColumn": "churned",
-                "checks": [
-                    {"metric": {"metric": "roc_auc", "min": 0.7, "maxDropVsChampion": 0.05}}
-                ],
-            },
-            "online": ONLINE,
-        },
-        **spec,
-    )
-    return s.trigger(trigger), champion.version
+    champion = serve_with_canary(s, "good", STEPS, ONLINE, **spec)
+    return s.trigger(trigger), champion
 
 
 def _assert_consistent(s: Scenario, name: str, champion: str, timeout: float = 300) -> Any:

@@ -11,29 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
-from autoretrain.api.common import parse_wire
 from autoretrain.api.modelretrain import ModelRetrainStatus
-from autoretrain.kube.client import KubeApiError
-from autoretrain.kube.fake import FakeKube
+from autoretrain.kube import fake
 from autoretrain.kube.kinds import Kind
 
 Obj = dict[str, Any]
 
 
-class AdmittedKube(FakeKube):
+class AdmittedKube(fake.FakeKube):
     """FakeKube whose ModelRetrain specs are taken as admitted; see the module docstring."""
 
-    def _store(self, found: Kind, obj: Obj) -> Obj:
+    def _admit(self, found: Kind, obj: Obj) -> None:
         if found.kind != "ModelRetrain":
-            return super()._store(found, obj)
-        try:
-            parse_wire(ModelRetrainStatus, obj.get("status") or {})
-        except ValidationError as error:
-            name = obj["metadata"]["name"]
-            raise KubeApiError(422, f"ModelRetrain {name} status is invalid: {error}") from None
-        obj["metadata"]["resourceVersion"] = str(next(self._versions))
-        meta = obj["metadata"]
-        self._objects[(found.kind, meta["namespace"], meta["name"])] = obj
-        return self.get(found.kind, meta["namespace"], meta["name"]) or {}
+            super()._admit(found, obj)
+            return
+        name = obj["metadata"]["name"]
+        refusal = f"ModelRetrain {name} status is invalid"
+        fake.validate(ModelRetrainStatus, obj.get("status") or {}, refusal)

@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from kubernetes import client as k8s
 
+from localcluster import httpreply
+
 
 @dataclass(frozen=True)
 class Request:
@@ -69,12 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self.server.requests.append(request)
         code, body = self.server.respond(request)
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        httpreply.reply(self, code, "application/json", json.dumps(body).encode())
 
     do_GET = do_POST = do_PATCH = do_DELETE = _answer
 

@@ -12,8 +12,8 @@ import yaml
 
 from autoretrain.api.pods import GATE_ENV, TRAINING_ENV, PodEnv
 from autoretrain.cli.main import main
-from autoretrain.train.cli import main as train_main
 from tests.support.churn import churn_frame
+from tests.support.gating import train
 
 POLICY = {
     "apiVersion": "autoretrain.io/v1alpha1",
@@ -37,20 +37,9 @@ POLICY = {
 def laptop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What a data scientist has: two trained folders, a holdout file and the manifest."""
     root = tmp_path_factory.mktemp("laptop")
-    churn_frame(800, seed=1).to_csv(root / "train.csv", index=False)
     churn_frame(600, seed=2).to_csv(root / "holdout.csv", index=False)
-    for version, extra in (("champion", []), ("blind", ["--exclude=tenure,spend"])):
-        code = train_main(
-            [
-                "--label=churned",
-                f"--train-uri={(root / 'train.csv').as_uri()}",
-                f"--output-uri={(root / version).as_uri()}/",
-                f"--version={version}",
-                *extra,
-            ],
-            {PodEnv.TERMINATION_MESSAGE_PATH: str(root / f"{version}.msg")},
-        )
-        assert code == 0
+    train(root, "champion", churn_frame(800, seed=1))
+    train(root, "blind", churn_frame(800, seed=1), "--exclude=tenure,spend")
     (root / "modelretrain.yaml").write_text(yaml.safe_dump(POLICY))
     return root
 
@@ -60,7 +49,7 @@ def _gate(root: Path, candidate: str, *extra: str) -> int:
         [
             "gate",
             f"--policy={root / 'modelretrain.yaml'}",
-            f"--candidate={root / candidate}",
+            f"--candidate={root / 'versions' / candidate}",
             f"--holdout={root / 'holdout.csv'}",
             *extra,
         ]
@@ -70,7 +59,7 @@ def _gate(root: Path, candidate: str, *extra: str) -> int:
 def test_a_good_candidate_passes_with_the_verdict_table(
     laptop: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _gate(laptop, "champion", f"--champion={laptop / 'champion'}") == 0
+    assert _gate(laptop, "champion", f"--champion={laptop / 'versions' / 'champion'}") == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["CHECK", "VERDICT", "VALUE", "THRESHOLD", "DETAIL"]
     assert "roc_auc.vsChampion" in out and "verdict: Passed" in out
@@ -80,7 +69,9 @@ def test_a_worse_candidate_is_rejected_with_a_non_zero_exit(
     laptop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = tmp_path / "report.json"
-    code = _gate(laptop, "blind", f"--champion={laptop / 'champion'}", f"--report={report}")
+    code = _gate(
+        laptop, "blind", f"--champion={laptop / 'versions' / 'champion'}", f"--report={report}"
+    )
     assert code == 1
     out = capsys.readouterr().out
     assert "verdict: Rejected: " in out
@@ -98,7 +89,7 @@ def test_a_gate_that_cannot_judge_exits_2(
         [
             "gate",
             f"--policy={tmp_path / 'empty.yaml'}",
-            f"--candidate={laptop / 'champion'}",
+            f"--candidate={laptop / 'versions' / 'champion'}",
             f"--holdout={laptop / 'holdout.csv'}",
         ]
     )

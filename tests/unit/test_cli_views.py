@@ -32,18 +32,16 @@ def _rejected() -> ModelRetrainRunStatus:
         GateCheckResult(name="roc_auc", value=0.0904, threshold=">= 0.7", verdict="Failed"),
         GateCheckResult(name="candidate.loads", verdict="Passed", detail="Pipeline"),
     )
+    why = "roc_auc: 0.0904, needs >= 0.7"  # the gate's reason is the run's message
     return full_run_status().replace(
         phase="Rejected",
         reason="GateRejected",
-        message="roc_auc: 0.0904, needs >= 0.7",
+        message=why,
         finished_at=T0 + timedelta(seconds=9),
         canary=None,
         promotion=None,
         gate=GateRecord(
-            job_name="churn-28600000-gate",
-            verdict="Rejected",
-            reason="roc_auc: 0.0904, needs >= 0.7",
-            checks=checks,
+            job_name="churn-28600000-gate", verdict="Rejected", reason=why, checks=checks
         ),
     )
 

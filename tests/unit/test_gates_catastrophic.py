@@ -25,11 +25,6 @@ HOLDOUT = churn_frame(600, seed=2)
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("catastrophic")
-
-
-@pytest.fixture(scope="module")
 def good(root: Path) -> Trained:
     return train(root, "good", TRAIN)
 

@@ -67,7 +67,7 @@ def _trial(rows: int, shared_error: float, seed: int) -> set[str]:
         update={"bootstrap": GATES.bootstrap.model_copy(update={"seed": seed})}
     )
     found = metric_checks(
-        gates, frame, truth, candidate, ChampionOutputs(champion, None, REFERENCE)
+        gates, frame, truth, candidate, ChampionOutputs(champion, reference=REFERENCE)
     )
     return {c.verdict for c in found.checks}
 

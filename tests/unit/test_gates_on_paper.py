@@ -21,11 +21,6 @@ AUC = [{"metric": {"metric": "roc_auc", "maxDropVsChampion": 0.02}}]
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("on-paper")
-
-
-@pytest.fixture(scope="module")
 def champion(root: Path) -> Trained:
     """The serving model, with the report of its own gate next to it."""
     trained = train(root, "champion", TRAIN)

@@ -32,11 +32,6 @@ def _with_versions(**versions: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("provenance")
-
-
-@pytest.fixture(scope="module")
 def champion(root: Path) -> Trained:
     return train(root, "champion", TRAIN)
 

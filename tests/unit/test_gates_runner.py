@@ -13,8 +13,8 @@ from autoretrain.api.pods import GateVerdictMessage
 from autoretrain.gates import report as gate_report
 from autoretrain.gates.runner import main
 from autoretrain.store.digests import sha256_hex
-from autoretrain.train.cli import main as train_main
 from tests.support.churn import churn_frame
+from tests.support.gating import train
 
 GATES = {
     "labelColumn": "churned",
@@ -31,20 +31,9 @@ GATES = {
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two trained versions: a good champion, and a candidate that ignores the best feature."""
     root = tmp_path_factory.mktemp("artifacts")
-    churn_frame(800, seed=1).to_csv(root / "train.csv", index=False)
     churn_frame(600, seed=2).to_parquet(root / "holdout.parquet")
-    for version, extra in (("champion", []), ("candidate", ["--exclude=tenure"])):
-        code = train_main(
-            [
-                "--label=churned",
-                f"--train-uri={(root / 'train.csv').as_uri()}",
-                f"--output-uri={(root / 'versions' / version).as_uri()}/",
-                f"--version={version}",
-                *extra,
-            ],
-            {"AUTORETRAIN_TERMINATION_MESSAGE_PATH": str(root / f"{version}.msg")},
-        )
-        assert code == 0
+    train(root, "champion", churn_frame(800, seed=1))
+    train(root, "candidate", churn_frame(800, seed=1), "--exclude=tenure")
     return root
 
 

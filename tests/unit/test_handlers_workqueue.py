@@ -36,6 +36,18 @@ async def _until(event: threading.Event) -> None:
     assert await asyncio.to_thread(event.wait, WAIT), "timed out"
 
 
+async def _work_until(
+    queue: WorkQueue, event: threading.Event, settle: float = 0.0
+) -> asyncio.Task[None]:
+    """Run the queue's workers until ``event`` is set, then ``settle`` seconds more, and close."""
+    worker = asyncio.create_task(queue.run())
+    await _until(event)
+    await asyncio.sleep(settle)
+    await queue.close()
+    assert worker.done()
+    return worker
+
+
 class Recorder:
     """What a fake reconcile saw: its calls, and how many ran at once, per key and overall."""
 
@@ -57,28 +69,46 @@ class Recorder:
         with self.lock:
             self.running[key[2]] -= 1
 
+    def until(self, name: str) -> tuple[Reconciler, threading.Event]:
+        """A reconcile that only records, and the event set once key ``name`` was reconciled."""
+        done = threading.Event()
+
+        def reconcile(key: Key) -> float | None:
+            self.enter(key)
+            self.leave(key)
+            if key[2] == name:
+                done.set()
+            return None
+
+        return reconcile, done
+
+    def all_at_once(self, count: int) -> tuple[Reconciler, threading.Event]:
+        """A reconcile that finishes only once ``count`` of it run at once, and the event set
+        when ``count`` have finished."""
+        all_in = threading.Barrier(count, timeout=WAIT)
+        done = threading.Event()
+
+        def reconcile(key: Key) -> float | None:
+            self.enter(key)
+            all_in.wait()  # raises BrokenBarrierError unless `count` run at once
+            self.leave(key)
+            if len(self.calls) == count:
+                done.set()
+            return None
+
+        return reconcile, done
+
 
 def test_distinct_keys_are_reconciled_in_parallel() -> None:
     """Eight reconciles that each wait for all eight to be running can only finish together."""
-    all_in = threading.Barrier(8, timeout=WAIT)
     seen = Recorder()
-    done = threading.Event()
-
-    def reconcile(key: Key) -> float | None:
-        seen.enter(key)
-        all_in.wait()  # raises BrokenBarrierError unless 8 run at once
-        seen.leave(key)
-        if len(seen.calls) == 8:
-            done.set()
-        return None
+    reconcile, done = seen.all_at_once(8)
 
     async def scenario() -> None:
         queue = WorkQueue(reconcile, workers=8)
         for i in range(8):
             queue.add(_key(f"m{i}"))
-        worker = asyncio.create_task(queue.run())
-        await _until(done)
-        await queue.close()
+        worker = await _work_until(queue, done)
         assert worker.cancelled()
 
     _run(scenario)
@@ -122,24 +152,14 @@ def test_a_key_added_while_it_is_reconciled_waits_and_is_reconciled_once_more() 
 
 def test_a_key_waiting_in_line_is_not_queued_twice() -> None:
     seen = Recorder()
-    done = threading.Event()
-
-    def reconcile(key: Key) -> float | None:
-        seen.enter(key)
-        seen.leave(key)
-        if key[2] == "last":
-            done.set()
-        return None
+    reconcile, done = seen.until("last")
 
     async def scenario() -> None:
         queue = WorkQueue(reconcile, workers=2)
         for name in ("a", "b", "a", "a", "b", "last"):
             queue.add(_key(name))
         assert len(queue) == 3
-        worker = asyncio.create_task(queue.run())
-        await _until(done)
-        await queue.close()
-        assert worker.done()
+        await _work_until(queue, done)
 
     _run(scenario)
     assert sorted(seen.calls) == ["a", "b", "last"]
@@ -185,11 +205,7 @@ def test_failures_back_off_per_key_up_to_the_cap_and_a_success_resets_it() -> No
     async def scenario() -> RecordingQueue:
         queue = RecordingQueue(reconcile, workers=2, backoff=Backoff(first=0.01, cap=0.04))
         queue.add(_key("flaky"))
-        worker = asyncio.create_task(queue.run())
-        await _until(done)
-        await asyncio.sleep(0.02)
-        await queue.close()
-        assert worker.done()
+        await _work_until(queue, done, settle=0.02)
         return queue
 
     queue = asyncio.run(scenario())
@@ -199,24 +215,14 @@ def test_failures_back_off_per_key_up_to_the_cap_and_a_success_resets_it() -> No
 
 def test_an_earlier_delayed_add_wins_over_a_later_one() -> None:
     seen = Recorder()
-    reconciled = threading.Event()
-
-    def reconcile(key: Key) -> float | None:
-        seen.enter(key)
-        seen.leave(key)
-        reconciled.set()
-        return None
+    reconcile, reconciled = seen.until("tick")
 
     async def scenario() -> None:
         queue = WorkQueue(reconcile, workers=2)
-        worker = asyncio.create_task(queue.run())
         queue.add_after(_key("tick"), 60.0)
         queue.add_after(_key("tick"), 0.01)  # sooner: replaces the minute-long wait
         queue.add_after(_key("tick"), 30.0)  # later than the pending one: ignored
-        await _until(reconciled)
-        await asyncio.sleep(0.05)
-        await queue.close()
-        assert worker.done()
+        await _work_until(queue, reconciled, settle=0.05)
 
     _run(scenario)
     assert seen.calls == ["tick"]
@@ -244,10 +250,7 @@ def test_a_hot_key_that_requeues_itself_cannot_starve_the_others() -> None:
         queue.add(_key("hot"))
         for name in others:
             queue.add(_key(name))
-        worker = asyncio.create_task(queue.run())
-        await _until(all_done)
-        await queue.close()
-        assert worker.done()
+        await _work_until(queue, all_done)
 
     _run(scenario)
     last_other = max(seen.calls.index(name) for name in others)
@@ -305,17 +308,8 @@ def test_only_the_leaders_workers_reconcile() -> None:
     holder = Elector(kube, "ops", "replica-a", timing, lambda: now[0])
     waiting = Elector(kube, "ops", "replica-b", timing, lambda: now[0])
     assert holder.try_once()
-    all_in = threading.Barrier(4, timeout=WAIT)
     seen = Recorder()
-    done = threading.Event()
-
-    def reconcile(key: Key) -> float | None:
-        seen.enter(key)
-        all_in.wait()
-        seen.leave(key)
-        if len(seen.calls) == 4:
-            done.set()
-        return None
+    reconcile, done = seen.all_at_once(4)
 
     async def scenario() -> None:
         queue = WorkQueue(reconcile, workers=4)

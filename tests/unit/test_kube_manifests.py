@@ -8,6 +8,7 @@ from typing import Any
 
 from autoretrain.api.pods import DataRange
 from autoretrain.kube import manifests
+from tests.support.deployments import deployment
 from tests.support.lifecycle import CANDIDATE, CHAMPION, spec
 
 RUN: dict[str, Any] = {
@@ -74,28 +75,23 @@ def test_the_gate_job_carries_the_gates_and_both_models() -> None:
     assert job["spec"]["backoffLimit"] == 0
 
 
-STABLE: dict[str, Any] = {
-    "metadata": {"name": "server", "namespace": "ml", "labels": {"app": "churn"}},
-    "spec": {
-        "replicas": 3,
-        "selector": {"matchLabels": {"app": "churn"}},
-        "template": {
-            "metadata": {"labels": {"app": "churn"}},
-            "spec": {
-                "containers": [
-                    {
-                        "name": "server",
-                        "image": "s",
-                        "env": [
-                            {"name": "AUTORETRAIN_MODEL_URI", "value": CHAMPION.uri},
-                            {"name": "OTHER", "value": "kept"},
-                        ],
-                    }
-                ]
-            },
-        },
-    },
-}
+STABLE = deployment(
+    "server",
+    "churn",
+    [
+        {
+            "name": "server",
+            "image": "s",
+            "env": [
+                {"name": "AUTORETRAIN_MODEL_URI", "value": CHAMPION.uri},
+                {"name": "OTHER", "value": "kept"},
+            ],
+        }
+    ],
+    replicas=3,
+    namespace="ml",
+    labels={"app": "churn"},
+)
 
 
 def test_the_canary_shares_the_service_labels_but_not_the_stable_selector() -> None:

@@ -30,16 +30,26 @@ DAYS: tuple[tuple[str, data.Scenario, str], ...] = (
 )
 
 
+def canary(pause: str) -> dict[str, Any]:
+    """``spec.canary``: a third of the pods, then half, each step paused for ``pause``."""
+    return {"steps": [{"weight": weight, "pause": {"duration": pause}} for weight in (34, 50)]}
+
+
+def builtin_check(name: str, builtin: str, inconclusive_limit: int = 10) -> dict[str, Any]:
+    """An online built-in check over the last 30 s, judging from 10 samples on."""
+    return {
+        "name": name,
+        "builtin": builtin,
+        "window": "30s",
+        "minSamples": 10,
+        "inconclusiveLimit": inconclusive_limit,
+    }
+
+
 def policy(fast: bool) -> dict[str, Any]:
     """The demo's ModelRetrain spec beyond what ``World.modelretrain`` fills in."""
-    pause = "2s" if fast else "10s"
     return {
-        "canary": {
-            "steps": [
-                {"weight": 34, "pause": {"duration": pause}},
-                {"weight": 50, "pause": {"duration": pause}},
-            ]
-        },
+        "canary": canary("2s" if fast else "10s"),
         "gates": {
             "offline": {
                 "labelColumn": data.LABEL,
@@ -54,20 +64,8 @@ def policy(fast: bool) -> dict[str, Any]:
                 "initialDelay": "4s",
                 "count": 2,
                 "metrics": [
-                    {
-                        "name": "prediction-classes",
-                        "builtin": "constantPrediction",
-                        "window": "30s",
-                        "minSamples": 10,
-                        "inconclusiveLimit": 10,
-                    },
-                    {
-                        "name": "error-rate",
-                        "builtin": "errorRate",
-                        "window": "30s",
-                        "minSamples": 10,
-                        "inconclusiveLimit": 10,
-                    },
+                    builtin_check("prediction-classes", "constantPrediction"),
+                    builtin_check("error-rate", "errorRate"),
                 ],
             },
         },

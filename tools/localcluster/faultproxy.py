@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from localcluster import httpreply
+
 log = logging.getLogger("faultproxy")
 #: Headers that describe one hop's connection, not the message.
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
@@ -86,11 +88,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         log.debug(format, *args)
 
     def _send(self, code: int, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        httpreply.reply(self, code, "application/json", body)
 
     def _forward(self) -> None:
         url = urlsplit(self.path)

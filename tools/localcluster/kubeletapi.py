@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from localcluster import httpreply
+
 log = logging.getLogger("nodeagent")
 
 
@@ -50,12 +52,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         log.debug("kubelet api: " + format, *args)
 
     def _fail(self, code: int, message: str) -> None:
-        body = message.encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        httpreply.reply(self, code, "text/plain", message.encode())
 
     def do_GET(self) -> None:
         url = urllib.parse.urlsplit(self.path)

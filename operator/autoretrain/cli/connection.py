@@ -9,7 +9,7 @@ operator's and from a GitOps tool's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from autoretrain.api.common import parse_wire
 from autoretrain.api.modelretrain import ModelRetrain
@@ -18,6 +18,8 @@ from autoretrain.kube.client import ApiKube, Kube
 from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL
 
 FIELD_MANAGER = "kubectl-autoretrain"
+
+_Kind = TypeVar("_Kind", ModelRetrain, ModelRetrainRun)
 
 
 class NotFoundError(LookupError):
@@ -44,18 +46,18 @@ class Connection:
     namespace: str
 
     def modelretrain(self, name: str) -> ModelRetrain:
-        found = self.kube.get("ModelRetrain", self.namespace, name)
-        if found is None:
-            raise NotFoundError(f"modelretrain {name!r} not found in namespace {self.namespace}")
-        model: ModelRetrain = parse_wire(ModelRetrain, found)
-        return model
+        return self._get(ModelRetrain, name)
 
     def run(self, name: str) -> ModelRetrainRun:
-        found = self.kube.get("ModelRetrainRun", self.namespace, name)
+        return self._get(ModelRetrainRun, name)
+
+    def _get(self, model: type[_Kind], name: str) -> _Kind:
+        kind = model.__name__
+        found = self.kube.get(kind, self.namespace, name)
         if found is None:
-            raise NotFoundError(f"modelretrainrun {name!r} not found in namespace {self.namespace}")
-        run: ModelRetrainRun = parse_wire(ModelRetrainRun, found)
-        return run
+            raise NotFoundError(f"{kind.lower()} {name!r} not found in namespace {self.namespace}")
+        parsed: _Kind = parse_wire(model, found)
+        return parsed
 
     def runs(self, modelretrain: str) -> list[ModelRetrainRun]:
         """The ModelRetrain's runs, oldest first."""

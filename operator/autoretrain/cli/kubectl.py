@@ -48,6 +48,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _fail(message: str) -> int:
+    """Tell the user why on stderr, as kubectl does; the exit code of a refused command."""
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
 def _annotate(conn: Connection, kind: str, name: str, key: str, value: str) -> None:
     conn.kube.patch(kind, conn.namespace, name, {"metadata": {"annotations": {key: value}}})
 
@@ -125,8 +131,7 @@ def trigger(conn: Connection, name: str, value: str | None) -> int:
 def retry(conn: Connection, name: str) -> int:
     runs = conn.runs(name)
     if any(not r.current_status.finished for r in runs):
-        print(f"error: {name} has an active run; abort it first", file=sys.stderr)
-        return 1
+        return _fail(f"{name} has an active run; abort it first")
     last = runs[-1] if runs else None
     if last is not None and last.current_status.phase == "Succeeded":
         print(f"note: the last run {last.name} succeeded; starting another anyway")
@@ -160,11 +165,9 @@ def rollback(conn: Connection, name: str, to: str | None, reason: str, timeout: 
     try:
         record = Rollback(conn, name, reason, by, timeout).run(to)
     except RollbackRefused as refused:
-        print(f"error: rollback refused: {refused}", file=sys.stderr)
-        return 1
+        return _fail(f"rollback refused: {refused}")
     except RollbackFailed as failed:
-        print(f"error: rollback failed: {failed}", file=sys.stderr)
-        return 1
+        return _fail(f"rollback failed: {failed}")
     print(
         f"modelretrain/{name} rolled back: {record.version} serves and is the champion "
         f"(record {record.sequence}, was {record.previous_version})"
@@ -258,11 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             case "card":
                 return model_card(conn, args.run, args.output)
     except NotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return _fail(str(error))
     except KubeApiError as error:
-        print(f"error: the API server refused: {error}", file=sys.stderr)
-        return 1
+        return _fail(f"the API server refused: {error}")
     except KeyboardInterrupt:
         return 130
     return 2

@@ -45,18 +45,20 @@ COLLAPSED = "the champion's own score collapsed on this holdout"
 
 
 @dataclass(frozen=True)
-class ChampionOutputs:
-    """The champion's outputs, or why there are none (``None`` problem: no champion at all).
+class ChampionScores:
+    """The champion's own scores from when it was judged, by check name (and by bare
+    metric name for scores recorded at training time), and where they come from."""
 
-    ``reference`` holds the champion's own scores from when it was judged, by
-    check name (and by bare metric name for scores recorded at training time),
-    and ``reference_source`` says where they come from.
-    """
+    reference: Mapping[str, float] = field(default_factory=dict, kw_only=True)
+    reference_source: str = field(default="its gate", kw_only=True)
+
+
+@dataclass(frozen=True)
+class ChampionOutputs(ChampionScores):
+    """The champion's outputs, or why there are none (``None`` problem: no champion at all)."""
 
     outputs: Outputs | None
     problem: str | None = None
-    reference: Mapping[str, float] = field(default_factory=dict)
-    reference_source: str = "its gate"
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,17 @@ broken model would only add noise to the reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from autoretrain.api.gates import GateCheckResult, OfflineGates
 from autoretrain.gates import catastrophic, provenance
-from autoretrain.gates.degradation import COLLAPSED, ChampionOutputs, metric_checks
+from autoretrain.gates.degradation import (
+    COLLAPSED,
+    ChampionOutputs,
+    ChampionScores,
+    metric_checks,
+)
 from autoretrain.gates.predict import (
     GateModel,
     encode_outputs,
@@ -29,12 +33,10 @@ from autoretrain.gates.scoring import Outputs, Truth
 
 
 @dataclass(frozen=True)
-class Baseline:
+class Baseline(ChampionScores):
     """The serving champion as the gate compares with it (``model`` None: no champion)."""
 
     model: GateModel | None = None
-    reference: Mapping[str, float] = field(default_factory=dict)
-    reference_source: str = "its gate"
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,11 @@ def judge(
         columns = [c.name for c in champion.input_schema() or []]
         try:
             shown = encode_outputs(predict(champion, labelled, columns), champion, truth)
-            theirs = ChampionOutputs(shown, None, baseline.reference, baseline.reference_source)
+            theirs = ChampionOutputs(
+                shown,
+                reference=baseline.reference,
+                reference_source=baseline.reference_source,
+            )
         except Exception as error:  # the champion's failure is reported, not raised
             theirs = ChampionOutputs(None, f"champion cannot predict on the holdout: {error}")
     if any(c.verdict == "Failed" for c in checks):

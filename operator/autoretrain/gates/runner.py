@@ -133,7 +133,7 @@ def load_champion(uri: str | None, sha256: str | None) -> Baseline:
         raise GateRunnerError(f"the champion cannot be used: {error}") from error
     metadata = provenance.champion_metadata(uri, sha256 or "")
     reference, source = provenance.champion_reference(uri, metadata)
-    return Baseline(GateModel(model, metadata), reference, source)
+    return Baseline(GateModel(model, metadata), reference=reference, reference_source=source)
 
 
 def run_gate(inputs: GateInputs, started_at: datetime) -> GateReport:

@@ -149,6 +149,14 @@ def _merge_list(items: list[Any], patch: list[Any], key: str) -> list[Any]:
     return merged + kept + patched
 
 
+def validate(schema: type[ApiModel], obj: Obj, refusal: str) -> None:
+    """Raise the API server's 422, ``refusal: <why>``, when ``schema`` refuses ``obj``."""
+    try:
+        parse_wire(schema, obj)
+    except ValidationError as error:
+        raise KubeApiError(422, f"{refusal}: {error}") from None
+
+
 def _requirements(selector: str) -> list[tuple[str, str, str]]:
     """(operator, key, value) of equality-based label selectors, as ``kubectl -l`` takes them.
 
@@ -323,17 +331,17 @@ class FakeKube:
         return copy.deepcopy(current)
 
     def _store(self, found: Kind, obj: Obj) -> Obj:
-        schema = _SCHEMAS.get(found.kind)
-        if schema is not None:
-            try:
-                parse_wire(schema, obj)
-            except ValidationError as error:
-                name = obj["metadata"]["name"]
-                raise KubeApiError(422, f"{found.kind} {name} is invalid: {error}") from None
+        self._admit(found, obj)
         obj["metadata"]["resourceVersion"] = str(next(self._versions))
         meta = obj["metadata"]
         self._objects[(found.kind, meta["namespace"], meta["name"])] = obj
         return copy.deepcopy(obj)
+
+    def _admit(self, found: Kind, obj: Obj) -> None:
+        """Refuse, as the API server's validation would, an object its kind's model refuses."""
+        schema = _SCHEMAS.get(found.kind)
+        if schema is not None:
+            validate(schema, obj, f"{found.kind} {obj['metadata']['name']} is invalid")
 
     def _collect_garbage(self, owners: Iterable[str]) -> None:
         gone = set(owners)

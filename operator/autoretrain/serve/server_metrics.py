@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -41,6 +43,21 @@ DEFAULT_VALUE_BUCKETS: tuple[float, ...] = (
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+
+
+@dataclass(frozen=True)
+class _Families:
+    """Makes metric families on one registry, labelled by BASE_LABELS and then ``extra``."""
+
+    registry: CollectorRegistry
+
+    def __call__(
+        self, kind: type[_Metric], name: str, documentation: str, *extra: str, **options: Any
+    ) -> _Metric:
+        return kind(name, documentation, (*BASE_LABELS, *extra), registry=self.registry, **options)
+
+
 class ServerMetrics:
     """Counters and histograms of one model server process."""
 
@@ -59,53 +76,36 @@ class ServerMetrics:
         ProcessCollector(registry=self.registry)
         base = {"model": model, "version": version, "track": track}
         self._base = base
-        self.requests = Counter(
-            names.SERVER_REQUESTS, "Inference requests.", BASE_LABELS, registry=self.registry
-        ).labels(**base)
-        self._errors = Counter(
-            names.SERVER_ERRORS,
-            "Inference requests that failed, by reason.",
-            (*BASE_LABELS, "reason"),
-            registry=self.registry,
+        family = _Families(self.registry)
+        self.requests = family(Counter, names.SERVER_REQUESTS, "Inference requests.").labels(**base)
+        self._errors = family(
+            Counter, names.SERVER_ERRORS, "Inference requests that failed, by reason.", "reason"
         )
         for reason in ERROR_REASONS:
             self._errors.labels(**base, reason=reason)
-        self.latency = Histogram(
-            names.SERVER_LATENCY,
-            "Time to answer an inference request, in seconds.",
-            BASE_LABELS,
-            registry=self.registry,
+        self.latency = family(
+            Histogram, names.SERVER_LATENCY, "Time to answer an inference request, in seconds."
         ).labels(**base)
-        self._predictions = Counter(
-            names.SERVER_PREDICTIONS,
-            "Predictions by class (classifiers).",
-            (*BASE_LABELS, "class"),
-            registry=self.registry,
+        self._predictions = family(
+            Counter, names.SERVER_PREDICTIONS, "Predictions by class (classifiers).", "class"
         )
-        self._values = Histogram(
+        self._values = family(
+            Histogram,
             names.SERVER_PREDICTION_VALUE,
             "Predicted values (regressors).",
-            BASE_LABELS,
             buckets=value_buckets,
-            registry=self.registry,
         )
-        self.prediction_nans = Counter(
-            names.SERVER_PREDICTION_NANS,
-            "Predictions that were NaN or infinite.",
-            BASE_LABELS,
-            registry=self.registry,
+        self.prediction_nans = family(
+            Counter, names.SERVER_PREDICTION_NANS, "Predictions that were NaN or infinite."
         ).labels(**base)
-        self._input_nans = Counter(
+        self._input_nans = family(
+            Counter,
             names.SERVER_INPUT_NANS,
             "Missing (NaN or null) input values, by column.",
-            (*BASE_LABELS, "column"),
-            registry=self.registry,
+            "column",
         )
-        info = Gauge(
-            names.SERVER_MODEL_INFO,
-            "The model this process serves (always 1).",
-            (*BASE_LABELS, "sha256"),
-            registry=self.registry,
+        info = family(
+            Gauge, names.SERVER_MODEL_INFO, "The model this process serves (always 1).", "sha256"
         )
         info.labels(**base, sha256=sha256).set(1)
         self.classifier = classes is not None

@@ -25,25 +25,19 @@ if obj.status == nil or obj.status.phase == nil or obj.status.phase == "Pending"
   return hs
 end
 
+-- Final phases: health, the message's prefix, and the reason when the run gives none.
+local final = {
+  Succeeded = {"Healthy", "", "Promoted"},
+  Rejected = {"Degraded", "Rejected by the offline gate: ", "GateRejected"},
+  RolledBack = {"Degraded", "Rolled back: ", "the canary failed"},
+  Failed = {"Degraded", "Failed: ", "unknown reason"},
+}
+
 local phase = obj.status.phase
-if phase == "Succeeded" then
-  hs.status = "Healthy"
-  hs.message = why("Promoted")
-  return hs
-end
-if phase == "Rejected" then
-  hs.status = "Degraded"
-  hs.message = "Rejected by the offline gate: " .. why("GateRejected")
-  return hs
-end
-if phase == "RolledBack" then
-  hs.status = "Degraded"
-  hs.message = "Rolled back: " .. why("the canary failed")
-  return hs
-end
-if phase == "Failed" then
-  hs.status = "Degraded"
-  hs.message = "Failed: " .. why("unknown reason")
+local ended = final[phase]
+if ended ~= nil then
+  hs.status = ended[1]
+  hs.message = ended[2] .. why(ended[3])
   return hs
 end
 
