@@ -11,6 +11,7 @@ from typing import Any
 from autoretrain.api.common import FINAL_RUN_PHASES, ModelVersionRef
 from autoretrain.api.pods import PodEnv, version_folder_uri
 from autoretrain.lifecycle.schedule import manual_run_name
+from autoretrain.store.errors import StoreError
 from autoretrain.store.objects import open_store
 from autoretrain.store.registry import ModelRegistry
 from demo import data
@@ -23,6 +24,9 @@ SERVER = "churn-server"
 FINAL = tuple(sorted(FINAL_RUN_PHASES))
 #: The Secret with the S3 endpoint and keys, which the ModelRetrain names.
 S3_SECRET = "s3-credentials"  # noqa: S105 (a name, not a password)
+#: The champion every story starts from, and where this process first trained it, by S3 endpoint.
+FIRST_VERSION = "v0"
+_FIRST_MODELS: dict[str, str] = {}
 
 
 @dataclass
@@ -149,10 +153,38 @@ class World:
         return ModelVersionRef(version=version, uri=report["candidateUri"], sha256=report["sha256"])
 
     def bootstrap_champion(self) -> ModelVersionRef:
+        """Version v0, trained on the first good day and promoted: where every story starts."""
         self.write_day("good", seed=1)
-        champion = self.train_first_model("v0")
-        self.registry().promote("v0", expected_sequence=0, run="bootstrap")
+        champion = self._copy_first_model() or self.train_first_model(FIRST_VERSION)
+        self.registry().promote(FIRST_VERSION, expected_sequence=0, run="bootstrap")
+        _FIRST_MODELS[self.platform.s3_endpoint] = version_folder_uri(self.store_uri, FIRST_VERSION)
         return champion
+
+    def _copy_first_model(self) -> ModelVersionRef | None:
+        """A copy of the first model an earlier world of this process trained, if any.
+
+        The first model is the same in every world (the same data, seed and image), so
+        later worlds copy its sealed files instead of waiting for another training Job.
+        """
+        source_uri = _FIRST_MODELS.get(self.platform.s3_endpoint)
+        if source_uri is None:
+            return None
+        source = open_store(source_uri, self.s3_env)
+        target = open_store(version_folder_uri(self.store_uri, FIRST_VERSION), self.s3_env)
+        try:
+            keys = source.list()
+            for key in keys:
+                target.put(key, source.get(key))
+        except StoreError:  # that world's bucket is gone: train again
+            return None
+        if not keys:
+            return None
+        registry = self.registry()
+        return ModelVersionRef(
+            version=FIRST_VERSION,
+            uri=registry.model_uri(FIRST_VERSION),
+            sha256=registry.metadata(FIRST_VERSION).sha256,
+        )
 
     def apply(self, obj: dict[str, Any]) -> None:
         self.cluster.kubectl("apply", "-n", self.namespace, "-f", "-", input=json.dumps(obj))
