@@ -54,8 +54,13 @@ def test_finding_the_binaries_needs_only_the_standard_library(tmp_path: Path) ->
     """`make binaries` runs before the venv exists, so Go can compile while uv installs."""
     tools = Path(binaries.__file__).parents[1]
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path[:0] = [{str(tools)!r}]; "
-         "import localcluster.binaries"],
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            f"import sys; sys.path[:0] = [{str(tools)!r}]; import localcluster.binaries",
+        ],
         capture_output=True,
         text=True,
     )
