@@ -31,12 +31,7 @@ CRD_NAMES = ("modelretrains.autoretrain.io", "modelretrainruns.autoretrain.io")
 def install_crds(cluster: Cluster) -> None:
     """Apply crds/ as `make` users do and wait until both kinds are served."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        *(f"crd/{name}" for name in CRD_NAMES),
-    )
+    cluster.wait_established(*CRD_NAMES)
 
 
 @pytest.fixture(scope="module")

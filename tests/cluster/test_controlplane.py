@@ -81,9 +81,7 @@ CRD = textwrap.dedent("""
 
 def test_a_crd_schema_rejects_an_invalid_object_naming_the_field(cluster: Cluster) -> None:
     cluster.kubectl("apply", "-f", "-", input=CRD)
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/widgets.example.autoretrain.io", "--timeout=30s"
-    )
+    cluster.wait_established("widgets.example.autoretrain.io", timeout=30)
     with cluster.namespace("crd") as ns:
         good = (
             "apiVersion: example.autoretrain.io/v1\nkind: Widget\nmetadata: {name: ok}\n"

@@ -77,8 +77,9 @@ class Platform:
         self.cluster.kubectl(
             "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds")
         )
-        for crd in ("modelretrains.autoretrain.io", "modelretrainruns.autoretrain.io"):
-            self.cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}")
+        self.cluster.wait_established(
+            "modelretrains.autoretrain.io", "modelretrainruns.autoretrain.io"
+        )
         self.wait_operator()
 
     def _replace_pods_of_an_old_build(self) -> None:

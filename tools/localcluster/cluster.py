@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,21 @@ class Cluster:
 
     def api_client(self) -> client.ApiClient:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def wait_established(self, *crds: str, timeout: float = 60) -> None:
+        """Waits until each CustomResourceDefinition is served.
+
+        Not ``kubectl wait --for=condition=Established``: right after a create, a CRD's
+        ``status.conditions`` is null until the API server's naming controller runs,
+        and kubectl 1.35 fails on the null at once instead of waiting.
+        """
+
+        def established(name: str) -> bool:
+            conditions = self.get_json(f"crd/{name}").get("status", {}).get("conditions") or []
+            return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+        for name in crds:
+            eventually(partial(established, name), timeout, what=f"CRD {name} Established")
 
     def wait_for_job(self, namespace: str, name: str, timeout: float = 180) -> dict[str, Any]:
         """The Job once it completed; a Job that failed or hangs raises with its pods' story.
