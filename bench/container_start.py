@@ -16,7 +16,6 @@ Needs root, runc and the image in the node's image store (``make image``).
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import subprocess
@@ -25,6 +24,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from arguments import parse
 
 from localcluster import ocispec
 from localcluster.imagebuild import chart_image
@@ -86,11 +87,7 @@ def as_container(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=15)
-    args = parser.parse_args()
+    args = parse(__doc__, rounds=15)
     image = ImageStore(store_dir()).resolve(chart_image())
     if image is None:
         raise SystemExit(f"{chart_image()} is not in the node's image store: run `make image`")

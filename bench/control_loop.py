@@ -14,7 +14,6 @@ Target (issue 16): p99 <= 1 s with 100 active runs.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import threading
@@ -24,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from arguments import parse
 from kubernetes import client, watch
 
 from autoretrain.api.naming import gate_job_name, training_job_name
@@ -105,12 +105,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=8)
-    parser.add_argument("--busy", type=int, default=100)
-    args = parser.parse_args()
+    args = parse(__doc__, runs=8, busy=100)
     platform = running()
     cluster = platform.cluster
     custom = client.CustomObjectsApi(cluster.api_client())

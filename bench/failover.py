@@ -11,11 +11,12 @@ most that plus one retry.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from arguments import parse
 
 from demo.platform import running
 from demo.world import World
@@ -23,11 +24,7 @@ from localcluster.cluster import eventually
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = parse(__doc__, rounds=3)
     platform = running()
     namespace = "bench-failover"
     platform.cluster.kubectl("delete", "namespace", namespace, "--ignore-not-found", timeout=120)

@@ -17,7 +17,6 @@ started if they are not running.)
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import tempfile
@@ -25,6 +24,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from arguments import parse
 from kubernetes import client
 
 from autoretrain.analysis.measure import measure
@@ -115,12 +115,7 @@ def one_round(platform: Platform, interval: str, workdir: Path, index: int) -> f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--interval", default="30s")
-    args = parser.parse_args()
+    args = parse(__doc__, rounds=5, interval="30s")
     platform = running()
     print(
         f"analysis interval: {args.interval}; breach visible -> canary has 0 ready pods, "

@@ -22,7 +22,6 @@ of no pods), and the operator is started. The script then prints:
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 import urllib.request
@@ -31,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from arguments import parse
 from kubernetes import client
 
 from demo.platform import SYSTEM_NAMESPACE, Platform, running
@@ -131,12 +131,7 @@ def _schedule_lags(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--models", type=int, default=1000)
-    parser.add_argument("--scheduled", type=int, default=100)
-    args = parser.parse_args()
+    args = parse(__doc__, models=1000, scheduled=100)
     platform = running()
     cluster = platform.cluster
     custom = client.CustomObjectsApi(cluster.api_client())
