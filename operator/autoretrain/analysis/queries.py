@@ -84,13 +84,16 @@ class BuiltinQueries:
     def _sel(self, metric: str) -> str:
         return f"{metric}{{{self.selector}}}[{self.window}]"
 
+    def _increase(self, metric: str, by: str = "") -> str:
+        return f"sum{by}(increase({self._sel(metric)}))"
+
     def requests(self) -> str:
         """Requests the track served in the window."""
-        return f"sum(increase({self._sel(spec.SERVER_REQUESTS)}))"
+        return self._increase(spec.SERVER_REQUESTS)
 
     def errors(self) -> str:
         """Requests the track failed in the window."""
-        return f"sum(increase({self._sel(spec.SERVER_ERRORS)}))"
+        return self._increase(spec.SERVER_ERRORS)
 
     def error_ratio(self) -> str:
         """Failed share of requests (a series for the statistical judge)."""
@@ -106,16 +109,15 @@ class BuiltinQueries:
 
     def class_counts(self) -> str:
         """Predictions per class (classifiers)."""
-        return f"sum by (class) (increase({self._sel(spec.SERVER_PREDICTIONS)}))"
+        return self._increase(spec.SERVER_PREDICTIONS, " by (class) ")
 
     def non_finite_predictions(self) -> str:
         """Predictions that were NaN or infinite (regressors)."""
-        return f"sum(increase({self._sel(spec.SERVER_PREDICTION_NANS)}))"
+        return self._increase(spec.SERVER_PREDICTION_NANS)
 
     def value_buckets(self) -> str:
         """Cumulative prediction-value histogram buckets (regressors)."""
-        bucket = self._sel(spec.SERVER_PREDICTION_VALUE + "_bucket")
-        return f"sum by (le) (increase({bucket}))"
+        return self._increase(spec.SERVER_PREDICTION_VALUE + "_bucket", " by (le) ")
 
 
 def builtin_queries(

@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -30,30 +30,46 @@ from autoretrain.api.common import FINAL_RUN_PHASES
 from autoretrain.api.run import GateRecord
 from autoretrain.lifecycle import schedule
 
-RUNS_FINISHED = Counter(
+#: The labels of every series kept per ModelRetrain.
+RETRAIN_LABELS = ("namespace", "modelretrain")
+
+_Metric = TypeVar("_Metric", Counter, Gauge)
+
+
+def _per_retrain(kind: type[_Metric], name: str, documentation: str, *labels: str) -> _Metric:
+    return kind(name, documentation, [*RETRAIN_LABELS, *labels])
+
+
+RUNS_FINISHED = _per_retrain(
+    Counter,
     "autoretrain_runs_finished_total",
     "ModelRetrainRuns that reached a final phase, by phase and reason.",
-    ["namespace", "modelretrain", "phase", "reason"],
+    "phase",
+    "reason",
 )
-ROLLBACKS = Counter(
+ROLLBACKS = _per_retrain(
+    Counter,
     "autoretrain_rollbacks_total",
     "Canaries rolled back, by reason (AnalysisFailed, Aborted, ...).",
-    ["namespace", "modelretrain", "reason"],
+    "reason",
 )
-CANARY_WEIGHT = Gauge(
+CANARY_WEIGHT = _per_retrain(
+    Gauge,
     "autoretrain_canary_weight_percent",
     "Share of serving pods that run the candidate, per ModelRetrain (0 when none).",
-    ["namespace", "modelretrain"],
 )
-GATE_VERDICTS = Counter(
+GATE_VERDICTS = _per_retrain(
+    Counter,
     "autoretrain_gate_verdicts_total",
     "Offline gate verdicts (Passed or Rejected) on candidates.",
-    ["namespace", "modelretrain", "verdict"],
+    "verdict",
 )
-GATE_CHECKS = Counter(
+GATE_CHECKS = _per_retrain(
+    Counter,
     "autoretrain_gate_checks_total",
     "Offline gate checks by name and verdict (Passed, Failed, Warning, Skipped).",
-    ["namespace", "modelretrain", "check", "verdict"],
+    "check",
+    "verdict",
 )
 RECONCILE_SECONDS = Histogram(
     "autoretrain_reconcile_duration_seconds",
@@ -70,16 +86,16 @@ QUEUE_DEPTH = Gauge(
     "autoretrain_workqueue_depth",
     "Objects waiting in the work queue for a reconcile.",
 )
-UNSUCCESSFUL_IN_A_ROW = Gauge(
+UNSUCCESSFUL_IN_A_ROW = _per_retrain(
+    Gauge,
     "autoretrain_consecutive_unsuccessful_runs",
     "Runs that ended Failed, Rejected or RolledBack since the last Succeeded one "
     "(among the runs the history limits keep).",
-    ["namespace", "modelretrain"],
 )
-SCHEDULE_INTERVAL = Gauge(
+SCHEDULE_INTERVAL = _per_retrain(
+    Gauge,
     "autoretrain_schedule_interval_seconds",
     "Time between the schedule's next two ticks (0 without a schedule or when suspended).",
-    ["namespace", "modelretrain"],
 )
 
 #: Reconciled kinds, so their series exist (at 0) before the first reconcile.
@@ -181,12 +197,12 @@ class _Ages(Collector):
         champion = GaugeMetricFamily(
             "autoretrain_champion_age_seconds",
             "Time since the serving champion was promoted (or rolled back to).",
-            labels=["namespace", "modelretrain"],
+            labels=RETRAIN_LABELS,
         )
         success = GaugeMetricFamily(
             "autoretrain_seconds_since_last_successful_run",
             "Time since the latest run that Succeeded finished.",
-            labels=["namespace", "modelretrain"],
+            labels=RETRAIN_LABELS,
         )
         for (namespace, name), facts in sorted(self.facts.items()):
             if facts.champion_promoted is not None:
