@@ -8,8 +8,10 @@ from typing import Any
 
 from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.modelretrain import ModelRetrainSpec
+from autoretrain.api.run import ModelRetrainRunStatus
 from autoretrain.lifecycle.decision import RunContext
-from autoretrain.lifecycle.observed import DeploymentState, JobState
+from autoretrain.lifecycle.observed import DeploymentState, JobState, RunObservation
+from autoretrain.lifecycle.run import decide
 
 T0 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -54,6 +56,21 @@ def spec(**overrides: Any) -> ModelRetrainSpec:
 
 def ctx(at: timedelta = timedelta(0), **overrides: Any) -> RunContext:
     return RunContext("run-1", 1, spec(**overrides), T0 + at)
+
+
+def walk(*seen: RunObservation, **overrides: Any) -> tuple[ModelRetrainRunStatus, list[object]]:
+    """Feeds observations to the state machine a second apart, under one spec.
+
+    Returns the final status and every action decided on the way.
+    """
+    status: ModelRetrainRunStatus | None = None
+    actions: list[object] = []
+    for i, observation in enumerate(seen):
+        decision = decide(ctx(timedelta(seconds=i), **overrides), status, observation)
+        status = decision.status
+        actions += decision.actions
+    assert status is not None
+    return status, actions
 
 
 def trained(message: dict[str, Any] | None = None) -> JobState:

@@ -23,6 +23,7 @@ from tests.support.lifecycle import (
     gate,
     spec,
     trained,
+    walk,
 )
 
 UNREACHABLE = StoreFault(
@@ -53,11 +54,8 @@ def _in(phase: str) -> ModelRetrainRunStatus:
             RunObservation(champion=CHAMPION, gate_job=gate(), serving=deployment()),
         ]
     )
-    status: ModelRetrainRunStatus | None = None
-    for i, seen in enumerate(route):
-        extra = {"canary": {"steps": [{"weight": 50}]}} if canary else {}
-        status = decide(ctx(timedelta(seconds=i), **extra), status, seen).status
-    status = status or ModelRetrainRunStatus()
+    extra = {"canary": {"steps": [{"weight": 50}]}} if canary else {}
+    status = walk(*route, **extra)[0] if route else ModelRetrainRunStatus()
     assert status.phase == phase
     return status
 

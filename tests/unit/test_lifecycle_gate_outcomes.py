@@ -12,7 +12,7 @@ from autoretrain.api.run import ModelRetrainRunStatus
 from autoretrain.lifecycle import actions as act
 from autoretrain.lifecycle.observed import JobState, RunObservation
 from autoretrain.lifecycle.run import decide
-from tests.support.lifecycle import CANDIDATE, CHAMPION, ctx, deployment, gate
+from tests.support.lifecycle import CANDIDATE, CHAMPION, ctx, deployment, gate, walk
 
 CANARY = {"steps": [{"weight": 20, "pause": {"duration": "1m"}}]}
 UNSURE = "roc_auc.vsChampion: the holdout resolves drops down to 0.012, not 0.005"
@@ -30,19 +30,8 @@ def _trained() -> JobState:
     return JobState("run-1-train", "Succeeded", message=json.dumps(report), image_digest=DIGEST)
 
 
-def _walk(*seen: RunObservation, **spec: Any) -> tuple[ModelRetrainRunStatus, list[object]]:
-    status: ModelRetrainRunStatus | None = None
-    actions: list[object] = []
-    for i, observation in enumerate(seen):
-        decision = decide(ctx(timedelta(seconds=i), **spec), status, observation)
-        status = decision.status
-        actions += decision.actions
-    assert status is not None
-    return status, actions
-
-
 def _gated(verdict: str, **spec: Any) -> tuple[ModelRetrainRunStatus, list[object]]:
-    return _walk(
+    return walk(
         RunObservation(champion=CHAMPION, serving=deployment()),
         RunObservation(training_job=_trained()),
         RunObservation(gate_job=gate(verdict, UNSURE)),
@@ -51,7 +40,7 @@ def _gated(verdict: str, **spec: Any) -> tuple[ModelRetrainRunStatus, list[objec
 
 
 def test_the_gate_job_gets_the_metadata_hash_and_the_run_the_image_that_ran() -> None:
-    status, actions = _walk(
+    status, actions = walk(
         RunObservation(champion=CHAMPION, serving=deployment()),
         RunObservation(training_job=_trained()),
     )

@@ -20,19 +20,8 @@ from tests.support.lifecycle import (
     deployment,
     gate,
     trained,
+    walk,
 )
-
-
-def _walk(*observations: RunObservation) -> tuple[ModelRetrainRunStatus, list[object]]:
-    """Feeds observations in order; returns the final status and every action."""
-    status: ModelRetrainRunStatus | None = None
-    seen_actions: list[object] = []
-    for i, seen in enumerate(observations):
-        decision = decide(ctx(timedelta(seconds=i)), status, seen)
-        status = decision.status
-        seen_actions += decision.actions
-    assert status is not None
-    return status, seen_actions
 
 
 def _kinds(actions: list[object]) -> list[str]:
@@ -40,7 +29,7 @@ def _kinds(actions: list[object]) -> list[str]:
 
 
 def test_a_good_run_trains_gates_promotes_and_moves_the_champion() -> None:
-    status, actions = _walk(
+    status, actions = walk(
         RunObservation(champion=CHAMPION, serving=deployment()),
         RunObservation(champion=CHAMPION, training_job=trained(), serving=deployment()),
         RunObservation(champion=CHAMPION, gate_job=gate(), serving=deployment()),
@@ -76,7 +65,7 @@ def test_a_good_run_trains_gates_promotes_and_moves_the_champion() -> None:
     ],
 )
 def test_training_failures_end_failed_without_touching_serving(job: JobState, reason: str) -> None:
-    status, actions = _walk(
+    status, actions = walk(
         RunObservation(champion=CHAMPION, serving=deployment()),
         RunObservation(champion=CHAMPION, training_job=job),
     )
@@ -86,7 +75,7 @@ def test_training_failures_end_failed_without_touching_serving(job: JobState, re
 
 
 def test_a_gate_rejection_ends_rejected_and_serving_is_untouched() -> None:
-    status, actions = _walk(
+    status, actions = walk(
         RunObservation(champion=CHAMPION, serving=deployment()),
         RunObservation(training_job=trained()),
         RunObservation(gate_job=gate("Rejected", "roc_auc 0.61 < min 0.7")),
@@ -97,7 +86,7 @@ def test_a_gate_rejection_ends_rejected_and_serving_is_untouched() -> None:
 
 
 def test_a_gate_runner_error_fails_the_run() -> None:
-    status, _ = _walk(
+    status, _ = walk(
         RunObservation(serving=deployment()),
         RunObservation(training_job=trained()),
         RunObservation(gate_job=JobState("run-1-gate", "Failed", reason="Error")),
@@ -107,13 +96,13 @@ def test_a_gate_runner_error_fails_the_run() -> None:
 
 def test_missing_children_are_recreated_not_skipped() -> None:
     """A restarted operator that finds no Job (it was never created) creates it again."""
-    status, _ = _walk(RunObservation(serving=deployment()))
+    status, _ = walk(RunObservation(serving=deployment()))
     again = decide(ctx(), status, RunObservation(training_job=None))
     assert again.status == status and again.actions == (act.CreateTrainingJob(DataRange(), None),)
 
 
 def test_a_running_job_only_waits() -> None:
-    status, _ = _walk(RunObservation(serving=deployment()))
+    status, _ = walk(RunObservation(serving=deployment()))
     wait = decide(ctx(), status, RunObservation(training_job=JobState("run-1-train", "Running")))
     assert wait.actions == () and wait.status == status and wait.requeue_after
 
@@ -141,7 +130,7 @@ def test_a_run_whose_serving_reference_is_missing_fails_before_training(
 
 
 def _promoting() -> ModelRetrainRunStatus:
-    status, _ = _walk(
+    status, _ = walk(
         RunObservation(champion=CHAMPION, serving=deployment()),
         RunObservation(training_job=trained(), serving=deployment()),
         RunObservation(gate_job=gate(), serving=deployment()),
