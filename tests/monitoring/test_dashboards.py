@@ -33,7 +33,8 @@ _KEYWORDS |= {"and", "or", "unless", "inf", "nan"}
 
 def exported_metrics() -> set[str]:
     """Every sample name the operator and the model server export."""
-    operator_metrics.observe_modelretrain("ns", "m", [], None, None, None, False, _now())
+    facts = operator_metrics.retrain_facts([], None, None, None, False, _now())
+    operator_metrics.observe_modelretrain("ns", "m", facts)
     server = ServerMetrics(
         model="m", version="v", track="stable", sha256="0" * 64, classes=None, columns=["a"]
     )

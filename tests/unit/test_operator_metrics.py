@@ -36,9 +36,9 @@ def test_ages_are_measured_when_scraped() -> None:
     runs = [
         {"status": {"phase": "Succeeded", "finishedAt": (now - timedelta(hours=2)).isoformat()}}
     ]
-    operator_metrics.observe_modelretrain(
-        "metrics-ns", "ages", runs, now - timedelta(days=3), "@daily", None, False, now
-    )
+    promoted = now - timedelta(days=3)
+    facts = operator_metrics.retrain_facts(runs, promoted, "@daily", None, False, now)
+    operator_metrics.observe_modelretrain("metrics-ns", "ages", facts)
     labels = {"namespace": "metrics-ns", "modelretrain": "ages"}
     age = _value("autoretrain_champion_age_seconds", **labels)
     assert age is not None and 3 * 86400 <= age < 3 * 86400 + 60

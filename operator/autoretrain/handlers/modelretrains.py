@@ -169,9 +169,7 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
         )
     )
     requeue = _act(ctx, mr, status, decision, spec)
-    operator_metrics.observe_modelretrain(
-        namespace,
-        name,
+    facts = operator_metrics.retrain_facts(
         runs,
         champion.promoted_at if champion else None,
         # Only a schedule the policy follows has an interval: it has a next tick.
@@ -180,6 +178,7 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
         spec.suspend,
         ctx.clock(),
     )
+    operator_metrics.observe_modelretrain(namespace, name, facts)
     return requeue
 
 

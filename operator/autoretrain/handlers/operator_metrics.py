@@ -219,18 +219,8 @@ AGES = _Ages()
 REGISTRY.register(AGES)
 
 
-def observe_modelretrain(
-    namespace: str,
-    name: str,
-    runs: Iterable[dict[str, Any]],
-    champion_promoted: datetime | None,
-    cron: str | None,
-    time_zone: str | None,
-    suspended: bool,
-    now: datetime,
-) -> None:
-    """Called on every reconcile of a ModelRetrain with what it saw."""
-    facts = retrain_facts(runs, champion_promoted, cron, time_zone, suspended, now)
+def observe_modelretrain(namespace: str, name: str, facts: RetrainFacts) -> None:
+    """Called on every reconcile of a ModelRetrain with what it saw (see ``retrain_facts``)."""
     AGES.facts[(namespace, name)] = facts
     UNSUCCESSFUL_IN_A_ROW.labels(namespace, name).set(facts.unsuccessful_in_a_row)
     SCHEDULE_INTERVAL.labels(namespace, name).set(facts.schedule_interval)
