@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from localcluster.cluster import eventually
 from tests.support.prometheus import (
     ModelServer,
     output_of,
@@ -63,7 +64,17 @@ def fleet(folder: Path) -> Iterator[dict[str, ModelServer]]:
     frame, labels = churn_data()
     uri, sha256 = save_model(LogisticRegression().fit(frame, labels), folder / "clf.skops")
     servers = {
-        "classifier": start_model_server(uri, sha256, name="churn", version="v7", track="canary"),
+        "classifier": start_model_server(
+            uri,
+            sha256,
+            name="churn",
+            version="v7",
+            track="canary",
+            env={
+                "AUTORETRAIN_PREDICTION_LOG_URI": (folder / "predictions").as_uri() + "/",
+                "AUTORETRAIN_PREDICTION_LOG_FLUSH_INTERVAL": "500ms",
+            },
+        ),
         "victim": start_model_server(
             uri, sha256, name="churn", env={"AUTORETRAIN_DRAIN_SECONDS": str(DRAIN)}
         ),
@@ -122,6 +133,41 @@ def test_infer_with_named_columns_returns_classes_and_probabilities(
     assert probabilities["parameters"] == {"classes": ["no", "yes"]}
     first_row = probabilities["data"][:2]
     assert first_row[1] > 0.5 and sum(first_row) == pytest.approx(1.0)
+
+
+def logged_rows(folder: Path) -> pd.DataFrame:
+    files = sorted((folder / "predictions").rglob("*.parquet"))
+    return pd.concat([pd.read_parquet(f) for f in files]) if files else pd.DataFrame()
+
+
+def test_every_answer_has_an_id_and_its_rows_reach_the_prediction_log(
+    classifier: ModelServer, folder: Path
+) -> None:
+    status, named = classifier.infer({"id": "batch-9", **columns([30.0, 50.0], [2.0, -2.0])})
+    assert status == 200 and named["id"] == "batch-9"
+    status, anonymous = classifier.infer(columns([41.0], [0.5]))
+    assert status == 200 and len(anonymous["id"]) == 32  # generated, since none was sent
+
+    wanted = {"batch-9-0", "batch-9-1", anonymous["id"]}
+    eventually(
+        lambda: wanted <= set(logged_rows(folder).get("id", ())),
+        timeout=15,
+        what="the three rows in the prediction log",
+    )
+    rows = logged_rows(folder).set_index("id").loc[sorted(wanted)]
+    assert set(rows["model"]) == {"churn"} and set(rows["model_version"]) == {"v7"}
+    assert set(rows["track"]) == {"canary"}
+    assert rows.loc["batch-9-0", "prediction"] == "yes"
+    assert rows.loc["batch-9-1", "input.age"] == 50.0
+    assert rows.loc[anonymous["id"], "input.spend"] == 0.5
+    assert rows.loc["batch-9-0", "probability.yes"] > 0.5
+    assert str(rows["timestamp"].dtype) == "datetime64[ms, UTC]"
+    partitions = {f.parent.relative_to(folder / "predictions").parts[:2] for f in
+                  (folder / "predictions").rglob("*.parquet")}  # fmt: skip
+    assert partitions == {("model=churn", "version=v7")}
+    exposition = get(f"{classifier.url}/metrics")[1].decode()
+    written = metric_value(exposition, "autoretrain_prediction_log_rows_total", outcome="written")
+    assert written >= 3
 
 
 def test_infer_with_one_2d_tensor_matches_named_columns(classifier: ModelServer) -> None:

@@ -41,6 +41,7 @@ SERVER_PREDICTION_VALUE = "autoretrain_prediction_value"  # histogram; regressor
 SERVER_PREDICTION_NANS = "autoretrain_prediction_nan_total"  # non-finite outputs
 SERVER_INPUT_NANS = "autoretrain_input_nan_total"  # label ``column``
 SERVER_MODEL_INFO = "autoretrain_model_info"  # labels add ``sha256``
+SERVER_PREDICTION_LOG_ROWS = "autoretrain_prediction_log_rows_total"  # label ``outcome``
 #: A track's series of this model version only: an earlier canary's series carry the same
 #: track label and may still be inside the query window.
 DEFAULT_BUILTIN_SELECTOR = 'namespace="{{namespace}}",track="{{track}}",version="{{version}}"'

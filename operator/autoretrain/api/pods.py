@@ -76,6 +76,9 @@ class PodEnv:
     MODEL_VERSION: Final = "AUTORETRAIN_MODEL_VERSION"
     #: ``canary`` in the canary Deployment; the server labels its metrics with it.
     TRACK: Final = "AUTORETRAIN_TRACK"
+    #: ``spec.monitoring.predictionLog``: the folder and the longest wait of a logged row.
+    PREDICTION_LOG_URI: Final = "AUTORETRAIN_PREDICTION_LOG_URI"
+    PREDICTION_LOG_FLUSH_INTERVAL: Final = "AUTORETRAIN_PREDICTION_LOG_FLUSH_INTERVAL"
 
     # Options of the reference images that users set (the operator never does).
     LABEL_COLUMN: Final = "AUTORETRAIN_LABEL_COLUMN"

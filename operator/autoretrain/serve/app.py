@@ -10,12 +10,16 @@ import json
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from autoretrain.serve import protocol
 from autoretrain.serve.model import ServedModel
+from autoretrain.serve.prediction_writer import PredictionLogWriter
 from autoretrain.serve.server_metrics import CONTENT_TYPE, ServerMetrics
+from autoretrain.store.prediction_log import LoggedBatch, row_ids
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +50,15 @@ def _error(status: int, message: str) -> Response:
 class InferenceApp:
     """One served model, its metrics, and whether the process is draining."""
 
-    def __init__(self, model: ServedModel, metrics: ServerMetrics) -> None:
+    def __init__(
+        self,
+        model: ServedModel,
+        metrics: ServerMetrics,
+        prediction_log: PredictionLogWriter | None = None,
+    ) -> None:
         self.model = model
         self.metrics = metrics
+        self.prediction_log = prediction_log
         self.draining = False
         self._columns = model.columns()
         classes = getattr(model.estimator, "classes_", None)
@@ -130,10 +140,22 @@ class InferenceApp:
             log.warning("prediction failed: %s: %s", type(err).__name__, first_line)
             return _error(500, f"prediction failed: {type(err).__name__}: {first_line}")
         self.metrics.predictions(prediction.values)
+        # Every answer carries an id, so a label that comes later can name its row.
+        request_id = request.request_id or uuid.uuid4().hex
+        if self.prediction_log is not None:
+            self.prediction_log.record(
+                LoggedBatch(
+                    ids=row_ids(request_id, len(prediction.values)),
+                    at=datetime.now(UTC),
+                    inputs=request.frame,
+                    predictions=prediction.values,
+                    probabilities=prediction.probabilities,
+                )
+            )
         answer = protocol.infer_response(
             name=self.model.name,
             version=self.model.version,
-            request_id=request.request_id,
+            request_id=request_id,
             prediction=prediction,
             classes=self.model.classes or [],
         )

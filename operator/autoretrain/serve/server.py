@@ -26,10 +26,14 @@ from types import FrameType
 
 from prometheus_client import disable_created_metrics
 
+from autoretrain.api.durations import duration_seconds
 from autoretrain.api.pods import FailureReport, PodEnv
 from autoretrain.serve.app import InferenceApp
 from autoretrain.serve.model import ServedModel
+from autoretrain.serve.prediction_writer import DEFAULT_FLUSH_SECONDS, PredictionLogWriter
 from autoretrain.serve.server_metrics import DEFAULT_VALUE_BUCKETS, ServerMetrics
+from autoretrain.store.objects import open_store
+from autoretrain.store.prediction_log import Source
 from autoretrain.store.termination import write_termination_message
 
 log = logging.getLogger("autoretrain.serve")
@@ -54,6 +58,9 @@ class ServeConfig:
     track: str
     value_buckets: tuple[float, ...]
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
+    #: The prediction log's folder; empty: predictions are not logged.
+    prediction_log_uri: str = ""
+    prediction_log_flush_seconds: float = DEFAULT_FLUSH_SECONDS
 
 
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
@@ -85,6 +92,18 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
         "after SIGTERM, seconds to keep serving while readiness fails",
         str(DEFAULT_DRAIN_SECONDS),
     )
+    flag(
+        "--prediction-log-uri",
+        PodEnv.PREDICTION_LOG_URI,
+        "folder URI of the prediction log (docs/prediction-log.md); empty: no log",
+        "",
+    )
+    flag(
+        "--prediction-log-flush-interval",
+        PodEnv.PREDICTION_LOG_FLUSH_INTERVAL,
+        "longest wait of a logged prediction before its batch is written, e.g. 10s",
+        f"{DEFAULT_FLUSH_SECONDS:g}s",
+    )
     args = parser.parse_args(list(argv))
     if args.track not in TRACKS:
         parser.error(f"--track must be one of {TRACKS}, got {args.track!r}")
@@ -92,6 +111,9 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
         port = int(args.port)
         buckets = tuple(sorted(float(b) for b in str(args.value_buckets).split(",") if b))
         drain = float(args.drain_seconds)
+        flush = duration_seconds(args.prediction_log_flush_interval)
+        if args.prediction_log_uri:
+            open_store(args.prediction_log_uri)  # only parses: the folder is written later
     except ValueError as err:
         parser.error(str(err))
     if not 0 <= drain <= 300:
@@ -106,6 +128,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
         track=args.track,
         value_buckets=buckets,
         drain_seconds=drain,
+        prediction_log_uri=args.prediction_log_uri,
+        prediction_log_flush_seconds=flush,
     )
 
 
@@ -223,7 +247,10 @@ def serve(config: ServeConfig, env: Mapping[str, str], stopper: Stopper | None =
         columns=model.columns(),
         value_buckets=config.value_buckets,
     )
-    server = ModelHTTPServer((config.host, config.port), InferenceApp(model, metrics))
+    prediction_log = _prediction_log(config, model, metrics)
+    server = ModelHTTPServer(
+        (config.host, config.port), InferenceApp(model, metrics, prediction_log)
+    )
     stopper.attach(server)
     host, port = server.server_address[:2]
     log.info(
@@ -234,8 +261,32 @@ def serve(config: ServeConfig, env: Mapping[str, str], stopper: Stopper | None =
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()  # joins the request threads still running
+        if prediction_log is not None:
+            prediction_log.close()  # writes what the last requests logged
     log.info("stopped")
     return 0
+
+
+def _prediction_log(
+    config: ServeConfig, model: ServedModel, metrics: ServerMetrics
+) -> PredictionLogWriter | None:
+    if not config.prediction_log_uri:
+        return None
+    source = Source(
+        config.name,
+        config.version,
+        config.track,
+        tuple(model.classes) if model.classes is not None else None,
+    )
+    writer = PredictionLogWriter(
+        open_store(config.prediction_log_uri),
+        source,
+        flush_seconds=config.prediction_log_flush_seconds,
+        on_rows=metrics.prediction_log_rows,
+    )
+    writer.start()
+    log.info("logging predictions to %s", config.prediction_log_uri)
+    return writer
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from autoretrain.api import online as names
 
 BASE_LABELS = ("model", "version", "track")
 ERROR_REASONS = ("invalid_request", "prediction")
+LOG_OUTCOMES = ("written", "dropped")
 
 #: Value buckets for regressors, wide enough for scores and for unscaled targets.
 DEFAULT_VALUE_BUCKETS: tuple[float, ...] = (
@@ -115,6 +116,14 @@ class ServerMetrics:
             self._values.labels(**base)
         for column in columns:
             self._input_nans.labels(**base, column=column)
+        self._log_rows = family(
+            Counter,
+            names.SERVER_PREDICTION_LOG_ROWS,
+            "Rows of the prediction log, by outcome (written, dropped).",
+            "outcome",
+        )
+        for outcome in LOG_OUTCOMES:
+            self._log_rows.labels(**base, outcome=outcome)
 
     def error(self, reason: str) -> None:
         """Count a failed request."""
@@ -137,6 +146,10 @@ class ServerMetrics:
                 self._values.labels(**self._base).observe(number)
             else:
                 self.prediction_nans.inc()
+
+    def prediction_log_rows(self, outcome: str, rows: int) -> None:
+        """Count rows the prediction log wrote or dropped."""
+        self._log_rows.labels(**self._base, outcome=outcome).inc(rows)
 
     def exposition(self) -> bytes:
         """The text exposition format for /metrics."""
