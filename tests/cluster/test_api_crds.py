@@ -217,6 +217,7 @@ DELETE = object()
 _CHECKS = "spec.gates.offline.checks"
 _ONLINE = "spec.gates.online"
 _POD = "spec.training.template.spec"
+_LOG = "spec.monitoring.predictionLog"
 _TRAIN_CONTAINER = {"name": "train", "image": "autoretrain:0.1.0"}
 
 INVALID = [
@@ -297,6 +298,9 @@ INVALID = [
     Bad(f"{_POD}.containers.0.env", "A=1", f"{_POD}.containers[0].env"),
     Bad(f"{_POD}.securityContext", [], f"{_POD}.securityContext"),
     Bad("spec.serving.modelUriEnv", "AUTORETRAIN_TRACK", "spec.serving"),
+    Bad(f"{_LOG}.uri", "s3://models/churn/predictions", f"{_LOG}.uri"),
+    Bad(f"{_LOG}.flushInterval", "0s", f"{_LOG}.flushInterval"),
+    Bad("spec.monitoring.predictionLog", DELETE, "spec.monitoring.predictionLog"),
     Bad("spec.trigger", "Cron", "spec.trigger", kind="ModelRetrainRun"),
     Bad("spec.scheduledTime", DELETE, "spec.scheduledTime", kind="ModelRetrainRun"),
     Bad("spec.trigger", "Manual", "spec.triggerValue", kind="ModelRetrainRun"),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import time
 import urllib.request
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from autoretrain.store.objects import open_store
 from demo import story
 from demo.load import LoadGenerator
 from demo.platform import Platform
@@ -51,10 +54,19 @@ def _in_canary(s: Scenario, trigger: str) -> str:
     return name
 
 
+def _logged_predictions(s: Scenario, version: str) -> pd.DataFrame:
+    """The prediction log's rows of one model version, as the serving pods wrote them to S3."""
+    store = open_store(f"{s.store_uri}predictions/", s.s3_env)
+    keys = store.list(f"model=churn/version={version}/")
+    frames = [pd.read_parquet(io.BytesIO(store.get(key))) for key in keys]
+    return pd.concat(frames) if frames else pd.DataFrame({"id": [], "track": []})
+
+
 def test_a_healthy_candidate_is_promoted_through_two_steps(
     scenario: Scenario, traffic: LoadGenerator
 ) -> None:
-    _prepare(scenario, "good")
+    log = {"uri": f"{scenario.store_uri}predictions/", "flushInterval": "1s"}
+    serve_with_canary(scenario, "good", STEPS, ONLINE, monitoring={"predictionLog": log})
     name = scenario.trigger("healthy")
     scenario.wait_phase(name, ("Training",), timeout=60)
     weights: set[int] = set()
@@ -80,6 +92,14 @@ def test_a_healthy_candidate_is_promoted_through_two_steps(
     eventually(lambda: not _canary_exists(scenario), what="the canary removed")
     assert sum(traffic.sent.values()) > 50
     assert sum(traffic.failed.values()) == 0, traffic.failed
+    # The candidate's pods logged what they answered, on both tracks, with the Secret's keys.
+    eventually(
+        lambda: {"canary", "stable"} <= set(_logged_predictions(scenario, name)["track"]),
+        timeout=30,
+        what="predictions of the candidate on both tracks in the prediction log",
+    )
+    logged = _logged_predictions(scenario, name)
+    assert logged["id"].is_unique and {"input.tenure_months", "prediction"} <= set(logged)
 
 
 def _rollbacks(platform: Platform, namespace: str) -> float:

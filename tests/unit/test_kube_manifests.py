@@ -128,6 +128,25 @@ def test_the_serving_patch_touches_only_the_model_variables() -> None:
     assert all(e["$patch"] == "delete" for e in removed["env"])
 
 
+def test_with_monitoring_both_tracks_log_predictions_where_the_spec_says() -> None:
+    monitored = spec(
+        monitoring={"predictionLog": {"uri": "s3://logs/churn/", "flushInterval": "30s"}}
+    )
+    logging = {
+        "AUTORETRAIN_PREDICTION_LOG_URI": "s3://logs/churn/",
+        "AUTORETRAIN_PREDICTION_LOG_FLUSH_INTERVAL": "30s",
+    }
+    patch = manifests.serving_patch(monitored, CANDIDATE)
+    assert _env(patch["spec"]["template"]["spec"]["containers"][0]).items() >= logging.items()
+    canary = manifests.canary_deployment(monitored, RUN, STABLE, CANDIDATE, replicas=1)
+    env = canary["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert _env({"env": env}).items() >= logging.items()
+    assert len(env) == len({e["name"] for e in env})
+    # Without monitoring the patch leaves a log the user configured alone.
+    unmonitored = manifests.serving_patch(spec(), None)["spec"]["template"]["spec"]
+    assert "AUTORETRAIN_PREDICTION_LOG_URI" not in str(unmonitored)
+
+
 def test_served_model_reads_back_what_the_patch_wrote() -> None:
     deployment = {
         "spec": {

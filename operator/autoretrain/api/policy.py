@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from autoretrain.api.base import ApiModel
 from autoretrain.api.gates import OfflineGates
+from autoretrain.api.monitoring import Monitoring
 from autoretrain.api.online import CanaryStrategy, OnlineAnalysis
 from autoretrain.api.workload import ArtifactStore, DataSources, Serving, Training
 
@@ -67,6 +68,10 @@ class RunPolicy(ApiModel):
             "Progressive canary after the offline gate. Absent: a candidate that passes "
             "the offline gate is promoted directly."
         ),
+    )
+    monitoring: Monitoring | None = Field(
+        default=None,
+        description="Live traffic after promotion. Absent: predictions are not logged.",
     )
 
     @model_validator(mode="after")

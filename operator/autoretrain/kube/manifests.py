@@ -224,6 +224,20 @@ def model_env(spec: RunPolicy, model: ModelVersionRef | None) -> list[Obj]:
     ]
 
 
+def prediction_log_env(spec: RunPolicy) -> list[Obj]:
+    """Where a serving container logs its predictions; nothing without spec.monitoring.
+
+    Never deleted when monitoring goes: a user's own Deployment may set it too.
+    """
+    if spec.monitoring is None:
+        return []
+    log = spec.monitoring.prediction_log
+    return [
+        {"name": PodEnv.PREDICTION_LOG_URI, "value": log.uri},
+        {"name": PodEnv.PREDICTION_LOG_FLUSH_INTERVAL, "value": log.flush_interval},
+    ]
+
+
 def serving_patch(spec: RunPolicy, model: ModelVersionRef | None) -> Obj:
     """A strategic-merge patch that changes only the model variables of one container."""
     version = model.version if model else None
@@ -233,7 +247,12 @@ def serving_patch(spec: RunPolicy, model: ModelVersionRef | None) -> Obj:
             "template": {
                 "metadata": {"annotations": {"autoretrain.io/model-version": version}},
                 "spec": {
-                    "containers": [{"name": spec.serving.container, "env": model_env(spec, model)}]
+                    "containers": [
+                        {
+                            "name": spec.serving.container,
+                            "env": [*model_env(spec, model), *prediction_log_env(spec)],
+                        }
+                    ]
                 },
             }
         },
@@ -286,17 +305,14 @@ def canary_deployment(
     }
     for container in template["spec"]["containers"]:
         if container["name"] == spec.serving.container:
-            names = {
-                spec.serving.model_uri_env,
-                spec.serving.model_sha256_env,
-                spec.serving.model_version_env,
-                PodEnv.TRACK,
-            }
-            container["env"] = [e for e in container.get("env") or [] if e["name"] not in names]
-            container["env"] += [
+            added = [
                 *model_env(spec, candidate),
+                *prediction_log_env(spec),
                 {"name": PodEnv.TRACK, "value": "canary"},
             ]
+            names = {e["name"] for e in added}
+            container["env"] = [e for e in container.get("env") or [] if e["name"] not in names]
+            container["env"] += added
     selector = copy.deepcopy(stable["spec"]["selector"])
     selector["matchLabels"] = {**(selector.get("matchLabels") or {}), TRACK_LABEL: "canary"}
     return {
