@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from autoretrain.api.gates import GateCheckResult
 from autoretrain.api.run import GateRecord
 from autoretrain.handlers import operator_metrics
-from autoretrain.handlers.workqueue import WorkQueue
+from autoretrain.handlers.workqueue import Backoff, WorkQueue
 
 
 def _value(name: str, **labels: str) -> float | None:
@@ -61,19 +61,26 @@ def test_the_work_queue_reports_latency_errors_and_depth() -> None:
             raise RuntimeError("boom")
         return None
 
-    async def drive() -> None:
-        queue = WorkQueue(reconcile)
-        worker = asyncio.create_task(queue.run())
-        for name in ("a", "b", "broken"):
-            queue.add(("ModelRetrainRun", "ns", name))
-        while len(seen) < 3:
-            await asyncio.sleep(0.01)
-        worker.cancel()
-
     kind = {"kind": "ModelRetrainRun"}
     count = _value("autoretrain_reconcile_duration_seconds_count", **kind) or 0
     errors = _value("autoretrain_reconcile_errors_total", **kind) or 0
+
+    async def drive() -> None:
+        queue = WorkQueue(reconcile, backoff=Backoff(first=60))  # no retry within the test
+        worker = asyncio.create_task(queue.run())
+        for name in ("a", "b", "broken"):
+            queue.add(("ModelRetrainRun", "ns", name))
+        # A reconcile is timed once its thread returned, a little after it ran.
+        deadline = asyncio.get_running_loop().time() + 10
+        while (
+            _value("autoretrain_reconcile_duration_seconds_count", **kind) != count + 3
+            and asyncio.get_running_loop().time() < deadline
+        ):
+            await asyncio.sleep(0.01)
+        worker.cancel()
+
     asyncio.run(drive())
+    assert sorted(seen) == ["a", "b", "broken"]
     assert _value("autoretrain_reconcile_duration_seconds_count", **kind) == count + 3
     assert _value("autoretrain_reconcile_errors_total", **kind) == errors + 1
     assert _value("autoretrain_workqueue_depth") == 0
