@@ -4,13 +4,14 @@ Both sides read it from here: the operator when it builds the training, gate
 and canary manifests, and the reference trainer, gate runner and model server
 (and users' own trainers and custom checks) when they start and when they end.
 
-- ``PodEnv`` names the environment variables; ``TRAINING_ENV``, ``GATE_ENV``
-  and ``SERVING_ENV`` say which of them the operator sets in which pod.
+- ``PodEnv`` names the environment variables; ``TRAINING_ENV``, ``GATE_ENV``,
+  ``BACKTEST_ENV`` and ``SERVING_ENV`` say which of them each pod reads.
 - The artifact layout: a version lives in ``<artifacts uri>/versions/<version>/``
   (``version_folder_uri``) as ``model.skops``, ``metadata.json`` and the gate's
   ``gate-report.json``.
 - The reports a pod writes to its termination message: ``TrainingReport``,
-  ``GateVerdictMessage``, and ``FailureReport`` when it could not do its job.
+  ``GateVerdictMessage``, ``BacktestMessage``, and ``FailureReport`` when it
+  could not do its job.
   ``PodReport.to_termination_message`` encodes them within Kubernetes' 4096
   bytes; ``PodReport.from_termination_message`` parses them.
 
@@ -80,6 +81,15 @@ class PodEnv:
     PREDICTION_LOG_URI: Final = "AUTORETRAIN_PREDICTION_LOG_URI"
     PREDICTION_LOG_FLUSH_INTERVAL: Final = "AUTORETRAIN_PREDICTION_LOG_FLUSH_INTERVAL"
 
+    # Backtest containers, besides the candidate (the live version), the champion (the
+    # one it replaced), the gates and the report. The version's name is VERSION.
+    LABELS_URI: Final = "AUTORETRAIN_LABELS_URI"
+    LABELS_ID_COLUMN: Final = "AUTORETRAIN_LABELS_ID_COLUMN"
+    #: Optional: when each label was known, for corrected labels and clock checks.
+    LABELS_TIMESTAMP_COLUMN: Final = "AUTORETRAIN_LABELS_TIMESTAMP_COLUMN"
+    #: How old a prediction must be for its label to have arrived, e.g. 72h.
+    LABELS_MATURITY: Final = "AUTORETRAIN_LABELS_MATURITY"
+
     # Options of the reference images that users set (the operator never does).
     LABEL_COLUMN: Final = "AUTORETRAIN_LABEL_COLUMN"
     GIT_COMMIT: Final = "AUTORETRAIN_GIT_COMMIT"
@@ -118,6 +128,21 @@ GATE_ENV: Final = (
     PodEnv.CANDIDATE_SHA256,
     PodEnv.CANDIDATE_METADATA_SHA256,
     PodEnv.HOLDOUT_URI,
+    PodEnv.GATES,
+    PodEnv.REPORT_URI,
+    *_CHAMPION_ENV,
+)
+#: What a backtest container reads (``python -m autoretrain.gates.backtest``).
+BACKTEST_ENV: Final = (
+    PodEnv.VERSION,
+    PodEnv.MODEL_NAME,
+    PodEnv.PREDICTION_LOG_URI,
+    PodEnv.LABELS_URI,
+    PodEnv.LABELS_ID_COLUMN,
+    PodEnv.LABELS_MATURITY,
+    PodEnv.CANDIDATE_URI,
+    PodEnv.CANDIDATE_SHA256,
+    PodEnv.CANDIDATE_METADATA_SHA256,
     PodEnv.GATES,
     PodEnv.REPORT_URI,
     *_CHAMPION_ENV,
@@ -329,6 +354,34 @@ class GateVerdictMessage(PodReport):
         default=0, ge=0, description="Checks left out to fit the message; the report has all."
     )
     report_uri: str | None = Field(default=None, description="Full JSON report.")
+
+
+class LabelCoverage(ApiModel):
+    """How much of a version's logged traffic a backtest could judge, and why not the rest."""
+
+    logged: int = Field(
+        ge=0, description="Predictions the version logged up to the day the maturity ends on."
+    )
+    matured: int = Field(ge=0, description="Of those, old enough for their labels to be in.")
+    labelled: int = Field(ge=0, description="Matured predictions that found their label.")
+    duplicate_predictions: int = Field(default=0, ge=0, description="Repeated ids, counted once.")
+    duplicate_labels: int = Field(default=0, ge=0, description="Labels replaced by newer ones.")
+    labels_before_prediction: int = Field(
+        default=0, ge=0, description="Labels stamped before their prediction, dropped."
+    )
+    newest_labelled_prediction: datetime | None = Field(
+        default=None, description="When the newest judged prediction was answered."
+    )
+
+
+class BacktestMessage(PodReport):
+    """What a backtest container writes to its termination message."""
+
+    version: str = Field(description="The live version judged.")
+    coverage: LabelCoverage = Field(description="What could be judged.")
+    gate: GateVerdictMessage | None = Field(
+        default=None, description="The verdict on the judged rows; absent when there were none."
+    )
 
 
 #: Marks an error text that was shortened to fit.

@@ -55,7 +55,7 @@ from autoretrain.store.termination import write_termination_message
 
 log = logging.getLogger("autoretrain.gate")
 
-__all__ = ["GateInputs", "GateRunnerError", "load_candidate", "main", "run_gate"]
+__all__ = ["GateInputs", "GateRunnerError", "failure_text", "load_candidate", "main", "run_gate"]
 
 
 @dataclass(frozen=True)
@@ -195,12 +195,15 @@ def main(env: Mapping[str, str] | None = None) -> int:
         write_termination_message(message, environment)
     except Exception as error:  # the runner failed: say why, exit non-zero
         log.exception("gate runner failed")
-        if isinstance(error, GateConfigError):
-            text = f"configuration error: {error}"
-        elif isinstance(error, GateRunnerError):
-            text = str(error)
-        else:
-            text = f"{type(error).__name__}: {error}"
-        write_termination_message(FailureReport(error=text), environment)
+        write_termination_message(FailureReport(error=failure_text(error)), environment)
         return 1
     return 0
+
+
+def failure_text(error: Exception) -> str:
+    """What a failed gate or backtest Job reports: the cause, in the user's terms."""
+    if isinstance(error, GateConfigError):
+        return f"configuration error: {error}"
+    if isinstance(error, GateRunnerError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

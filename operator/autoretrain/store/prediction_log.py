@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from autoretrain.store.objects import ObjectStore
+
 ID = "id"
 TIMESTAMP = "timestamp"
 MODEL = "model"
@@ -147,3 +149,24 @@ def inputs_of(table: pd.DataFrame) -> pd.DataFrame:
     """The model inputs of logged rows, under their own column names again."""
     chosen = [c for c in table.columns if str(c).startswith(INPUT_PREFIX)]
     return table[chosen].rename(columns=lambda c: str(c)[len(INPUT_PREFIX) :])
+
+
+def read_version(store: ObjectStore, model: str, version: str, until: datetime) -> pd.DataFrame:
+    """Every row one version logged on the UTC days up to ``until``'s (empty: none).
+
+    Days after ``until`` are not read at all, so a backtest of matured rows does
+    not pay for the traffic of the last days.
+    """
+    folder = f"model={model}/version={version}/"
+    last_day = f"{folder}date={until.astimezone(UTC):%Y-%m-%d}/"
+    keys = [
+        key
+        for key in store.list(folder)
+        if key.endswith(".parquet") and key[: len(last_day)] <= last_day
+    ]
+    frames = [pd.read_parquet(io.BytesIO(store.get(key))) for key in keys]
+    if not frames:
+        return pd.DataFrame(
+            {ID: pd.Series(dtype=str), TIMESTAMP: pd.Series(dtype="datetime64[ms, UTC]")}
+        )
+    return pd.concat(frames, ignore_index=True)
