@@ -68,6 +68,7 @@ test-tools:
 bench: binaries image ## Run the benchmarks under bench/ and print their figures (the local cluster ones too).
 	$(RUN) python bench/gate_bench.py
 	$(RUN) python bench/prediction_log.py
+	$(RUN) python bench/backtest.py
 	$(RUN) python bench/operator_memory.py
 	$(RUN) python bench/workqueue.py
 	$(RUN) python bench/rollback_latency.py
