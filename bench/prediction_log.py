@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 
 from autoretrain.serve.app import InferenceApp
 from autoretrain.serve.model import ServedModel
-from autoretrain.serve.prediction_writer import PredictionLogWriter
+from autoretrain.serve.prediction_writer import Batching, PredictionLogWriter
 from autoretrain.serve.server_metrics import ServerMetrics
 from autoretrain.store.objects import open_store
 from autoretrain.store.prediction_log import Source
@@ -86,7 +86,7 @@ def main() -> None:
     uri = args.uri or Path(tempfile.mkdtemp(prefix="prediction-log-")).as_uri() + "/"
     model = _model()
     source = Source("churn", "v1", "stable", tuple(model.classes or ()))
-    writer = PredictionLogWriter(open_store(uri), source, flush_seconds=1.0)
+    writer = PredictionLogWriter(open_store(uri), source, Batching(flush_seconds=1.0))
     writer.start()
     apps = {"without log": _app(model, None), "with log": _app(model, writer)}
     bodies = _bodies(args.requests)

@@ -100,12 +100,16 @@ def test_the_live_version_is_judged_against_the_champion_on_its_own_traffic(
     assert sorted(holdout.columns) == sorted([*FEATURES, "churned"])
 
 
+def backtest_of_good(root: Path, models: dict[str, Trained], **changes: str) -> tuple[int, str]:
+    """The good version's backtest on its traffic, with ``changes`` to its environment."""
+    write_traffic(root, "v2")
+    return run({**environment(root, models["good"], models["champion"], "v2"), **changes})
+
+
 def test_before_any_prediction_matured_there_is_coverage_and_no_verdict(
     tmp_path: Path, models: dict[str, Trained]
 ) -> None:
-    write_traffic(tmp_path, "v2")
-    env = environment(tmp_path, models["good"], models["champion"], "v2")
-    code, text = run({**env, PodEnv.LABELS_MATURITY: "720h"})
+    code, text = backtest_of_good(tmp_path, models, **{PodEnv.LABELS_MATURITY: "720h"})
     assert code == 0, text
     message = BacktestMessage.from_termination_message(text)
     assert message.gate is None and message.coverage.matured == 0
@@ -114,9 +118,7 @@ def test_before_any_prediction_matured_there_is_coverage_and_no_verdict(
 def test_a_label_feed_without_the_named_id_column_fails_naming_it(
     tmp_path: Path, models: dict[str, Trained]
 ) -> None:
-    write_traffic(tmp_path, "v2")
-    env = environment(tmp_path, models["good"], models["champion"], "v2")
-    code, text = run({**env, PodEnv.LABELS_ID_COLUMN: "customer"})
+    code, text = backtest_of_good(tmp_path, models, **{PodEnv.LABELS_ID_COLUMN: "customer"})
     assert code == 1
     assert "'customer'" in FailureReport.from_termination_message(text).error
 

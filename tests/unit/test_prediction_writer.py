@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from autoretrain.serve.prediction_writer import PredictionLogWriter
+from autoretrain.serve.prediction_writer import Batching, PredictionLogWriter
 from autoretrain.store import prediction_log
 from autoretrain.store.objects import FileObjectStore
 from autoretrain.store.prediction_log import LoggedBatch, Source
@@ -15,6 +16,7 @@ from localcluster.cluster import eventually
 
 SOURCE = Source("churn", "v2", "stable")
 AT = datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
+HOURLY = Batching(flush_seconds=3600)
 
 
 def batch(*ids: str) -> LoggedBatch:
@@ -38,7 +40,7 @@ class Counts:
 def test_closing_writes_the_pending_rows_as_one_object(tmp_path: Path) -> None:
     counts = Counts()
     writer = PredictionLogWriter(
-        FileObjectStore(tmp_path), SOURCE, flush_seconds=3600, on_rows=counts, writer="pod-a"
+        FileObjectStore(tmp_path), SOURCE, HOURLY, on_rows=counts, writer="pod-a"
     )
     writer.start()
     for request in ("r1", "r2"):
@@ -56,7 +58,7 @@ def test_closing_writes_the_pending_rows_as_one_object(tmp_path: Path) -> None:
 
 
 def test_a_full_batch_is_written_before_the_interval_ends(tmp_path: Path) -> None:
-    writer = PredictionLogWriter(FileObjectStore(tmp_path), SOURCE, flush_seconds=3600, max_rows=3)
+    writer = PredictionLogWriter(FileObjectStore(tmp_path), SOURCE, replace(HOURLY, max_rows=3))
     writer.start()
     try:
         writer.record(batch("a", "b", "c"))
@@ -72,9 +74,8 @@ def test_a_failing_store_keeps_rows_up_to_the_bound_then_drops_and_counts(tmp_pa
     writer = PredictionLogWriter(
         FileObjectStore(blocker / "log"),
         SOURCE,
-        flush_seconds=3600,
+        replace(HOURLY, max_pending_rows=3),
         on_rows=counts,
-        max_pending_rows=3,
     )
     writer.record(batch("a", "b"))
     assert writer.flush() is False

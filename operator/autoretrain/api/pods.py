@@ -373,6 +373,11 @@ class LabelCoverage(ApiModel):
         default=None, description="When the newest judged prediction was answered."
     )
 
+    @property
+    def share(self) -> float | None:
+        """Matured predictions that found their label; None before any matured."""
+        return self.labelled / self.matured if self.matured else None
+
 
 class BacktestMessage(PodReport):
     """What a backtest container writes to its termination message."""

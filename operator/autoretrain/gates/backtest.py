@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,19 +41,17 @@ from autoretrain.api.durations import duration_seconds
 from autoretrain.api.pods import (
     MAX_TERMINATION_MESSAGE_BYTES,
     BacktestMessage,
-    FailureReport,
     LabelCoverage,
     PodEnv,
 )
 from autoretrain.gates.errors import GateConfigError, GateRunnerError
-from autoretrain.gates.labels import Coverage, LabelsError, LabelSpec, join_labels
+from autoretrain.gates.labels import LabelsError, LabelSpec, join_labels
 from autoretrain.gates.report import GateReport, compact_message
-from autoretrain.gates.runner import GateInputs, failure_text, run_gate
+from autoretrain.gates.runner import GateInputs, run_gate, run_job
 from autoretrain.store import prediction_log
 from autoretrain.store.datasets import read_table
 from autoretrain.store.errors import StoreError
 from autoretrain.store.objects import join_uri, open_store, split_uri, write_uri
-from autoretrain.store.termination import write_termination_message
 
 log = logging.getLogger("autoretrain.backtest")
 
@@ -115,18 +112,6 @@ class BacktestInputs:
         )
 
 
-def _wire(coverage: Coverage) -> LabelCoverage:
-    return LabelCoverage(
-        logged=coverage.logged,
-        matured=coverage.matured,
-        labelled=coverage.labelled,
-        duplicate_predictions=coverage.duplicate_predictions,
-        duplicate_labels=coverage.duplicate_labels,
-        labels_before_prediction=coverage.labels_before_prediction,
-        newest_labelled_prediction=coverage.newest_labelled_prediction,
-    )
-
-
 def run_backtest(inputs: BacktestInputs, now: datetime) -> BacktestMessage:
     """Join, judge and write the report; the message for the termination log."""
     try:
@@ -140,7 +125,7 @@ def run_backtest(inputs: BacktestInputs, now: datetime) -> BacktestMessage:
         joined = join_labels(logged, labels, inputs.labels, now=now, maturity=inputs.maturity)
     except LabelsError as error:
         raise GateConfigError(f"{inputs.labels_uri}: {error}") from error
-    coverage = _wire(joined.coverage)
+    coverage = joined.coverage
     log.info("%s: %s", inputs.version, coverage.model_dump_json(exclude_none=True))
     if joined.frame.empty:
         _write(BacktestReport(version=inputs.version, coverage=coverage), inputs.report_uri)
@@ -167,17 +152,11 @@ def _write(report: BacktestReport, uri: str) -> None:
 
 def main(env: Mapping[str, str] | None = None) -> int:
     """Run the backtest; 0 for any verdict (or nothing to judge yet), 1 when it failed."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    environment = os.environ if env is None else env
-    try:
-        inputs = BacktestInputs.from_env(environment)
-        message = run_backtest(inputs, datetime.now(UTC))
-        write_termination_message(message, environment)
-    except Exception as error:  # the backtest failed: say why, exit non-zero
-        log.exception("backtest failed")
-        write_termination_message(FailureReport(error=failure_text(error)), environment)
-        return 1
-    return 0
+    return run_job("backtest", _backtest, env)
+
+
+def _backtest(environment: Mapping[str, str]) -> BacktestMessage:
+    return run_backtest(BacktestInputs.from_env(environment), datetime.now(UTC))
 
 
 if __name__ == "__main__":

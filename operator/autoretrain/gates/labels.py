@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from autoretrain.api.pods import LabelCoverage
 from autoretrain.store import prediction_log as log
 
 _ID, _AT = "\x00prediction id", "\x00predicted at"
@@ -44,30 +45,11 @@ class LabelSpec:
 
 
 @dataclass(frozen=True)
-class Coverage:
-    """How much of the logged traffic could be judged, and why not the rest."""
-
-    logged: int
-    matured: int
-    labelled: int
-    duplicate_predictions: int
-    duplicate_labels: int
-    labels_before_prediction: int
-    #: When the newest judged prediction was answered; None when nothing was judged.
-    newest_labelled_prediction: datetime | None
-
-    @property
-    def share(self) -> float | None:
-        """Matured predictions that found their label; None before any matured."""
-        return self.labelled / self.matured if self.matured else None
-
-
-@dataclass(frozen=True)
 class Joined:
     """The judged rows (model inputs, the label, the labels' other columns) and the coverage."""
 
     frame: pd.DataFrame
-    coverage: Coverage
+    coverage: LabelCoverage
 
 
 def _latest_labels(labels: pd.DataFrame, spec: LabelSpec) -> tuple[pd.DataFrame, int]:
@@ -128,7 +110,7 @@ def join_labels(
         early = int(too_early.sum())
         merged = merged[~too_early]
     newest = merged[_AT].max() if len(merged) else None
-    coverage = Coverage(
+    coverage = LabelCoverage(
         logged=len(predictions),
         matured=len(matured),
         labelled=len(merged),

@@ -21,14 +21,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
 from autoretrain.api.gates import GateCheckResult, OfflineGates
-from autoretrain.api.pods import FailureReport, PodEnv
+from autoretrain.api.pods import FailureReport, GateVerdictMessage, PodEnv, PodReport
 from autoretrain.gates import provenance
 from autoretrain.gates.errors import GateConfigError, GateRunnerError
 from autoretrain.gates.judge import Baseline, Judgement, judge
@@ -55,7 +55,7 @@ from autoretrain.store.termination import write_termination_message
 
 log = logging.getLogger("autoretrain.gate")
 
-__all__ = ["GateInputs", "GateRunnerError", "failure_text", "load_candidate", "main", "run_gate"]
+__all__ = ["GateInputs", "GateRunnerError", "load_candidate", "main", "run_gate", "run_job"]
 
 
 @dataclass(frozen=True)
@@ -179,29 +179,42 @@ def run_gate(inputs: GateInputs, started_at: datetime) -> GateReport:
 
 def main(env: Mapping[str, str] | None = None) -> int:
     """Run the gate; 0 for any verdict, 1 when the runner itself failed."""
+    return run_job("gate runner", _judge, env)
+
+
+def _judge(environment: Mapping[str, str]) -> GateVerdictMessage:
+    inputs = GateInputs.from_env(environment)
+    log.info("judging %s against %s", inputs.candidate_uri, inputs.champion_uri or "no champion")
+    report = run_gate(inputs, datetime.now(UTC))
+    if inputs.report_uri:
+        body = report.model_dump_json(by_alias=True, exclude_none=True, indent=2)
+        write_uri(inputs.report_uri, body.encode())
+    log.info("verdict %s: %s", report.verdict, report.reason)
+    return compact_message(report.verdict, report.reason, report.checks, inputs.report_uri)
+
+
+def run_job(
+    name: str,
+    work: Callable[[Mapping[str, str]], PodReport],
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """A judging Job's frame: its report, or why it failed, in the termination message.
+
+    Exit code 0 whatever the verdict, since the verdict is data; 1 when ``work`` raised.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     environment = os.environ if env is None else env
     try:
-        inputs = GateInputs.from_env(environment)
-        log.info(
-            "judging %s against %s", inputs.candidate_uri, inputs.champion_uri or "no champion"
-        )
-        report = run_gate(inputs, datetime.now(UTC))
-        if inputs.report_uri:
-            body = report.model_dump_json(by_alias=True, exclude_none=True, indent=2)
-            write_uri(inputs.report_uri, body.encode())
-        message = compact_message(report.verdict, report.reason, report.checks, inputs.report_uri)
-        log.info("verdict %s: %s", report.verdict, report.reason)
-        write_termination_message(message, environment)
-    except Exception as error:  # the runner failed: say why, exit non-zero
-        log.exception("gate runner failed")
-        write_termination_message(FailureReport(error=failure_text(error)), environment)
+        write_termination_message(work(environment), environment)
+    except Exception as error:  # the Job failed: say why, exit non-zero
+        log.exception("%s failed", name)
+        write_termination_message(FailureReport(error=_failure_text(error)), environment)
         return 1
     return 0
 
 
-def failure_text(error: Exception) -> str:
-    """What a failed gate or backtest Job reports: the cause, in the user's terms."""
+def _failure_text(error: Exception) -> str:
+    """The cause, in the user's terms."""
     if isinstance(error, GateConfigError):
         return f"configuration error: {error}"
     if isinstance(error, GateRunnerError):

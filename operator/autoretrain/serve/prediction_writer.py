@@ -14,6 +14,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from autoretrain.store import prediction_log
 from autoretrain.store.objects import ObjectStore
@@ -22,8 +23,17 @@ from autoretrain.store.prediction_log import LoggedBatch, Source
 log = logging.getLogger(__name__)
 
 DEFAULT_FLUSH_SECONDS = 10.0
-DEFAULT_MAX_ROWS = 50_000
-DEFAULT_MAX_PENDING_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class Batching:
+    """When waiting rows are written, and how many may wait at most."""
+
+    flush_seconds: float = DEFAULT_FLUSH_SECONDS
+    #: A batch this large is written at once, without waiting for the interval.
+    max_rows: int = 50_000
+    #: Beyond this, while the store is slow or down, new rows are dropped.
+    max_pending_rows: int = 200_000
 
 
 def writer_name() -> str:
@@ -38,18 +48,14 @@ class PredictionLogWriter:
         self,
         store: ObjectStore,
         source: Source,
+        batching: Batching = Batching(),
         *,
-        flush_seconds: float,
         on_rows: Callable[[str, int], None] = lambda outcome, rows: None,
-        max_rows: int = DEFAULT_MAX_ROWS,
-        max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
         writer: str | None = None,
     ) -> None:
         self.store = store
         self.source = source
-        self.flush_seconds = flush_seconds
-        self.max_rows = max_rows
-        self.max_pending_rows = max_pending_rows
+        self.batching = batching
         self._on_rows = on_rows
         self._writer = writer or writer_name()
         self._pending: list[LoggedBatch] = []
@@ -67,11 +73,11 @@ class PredictionLogWriter:
         """Called on the request path: appends, or drops when too much is waiting."""
         rows = len(batch.ids)
         with self._lock:
-            kept = self._pending_rows + rows <= self.max_pending_rows
+            kept = self._pending_rows + rows <= self.batching.max_pending_rows
             if kept:
                 self._pending.append(batch)
                 self._pending_rows += rows
-            large = self._pending_rows >= self.max_rows
+            large = self._pending_rows >= self.batching.max_rows
         if not kept:
             self._on_rows("dropped", rows)
         elif large:
@@ -86,7 +92,7 @@ class PredictionLogWriter:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(self.flush_seconds)
+            self._wake.wait(self.batching.flush_seconds)
             self._wake.clear()
             self.flush()
         self.flush()
@@ -117,7 +123,7 @@ class PredictionLogWriter:
     def _keep(self, batches: list[LoggedBatch], rows: int) -> None:
         """Puts unwritten rows back before newer ones, as far as the bound allows."""
         with self._lock:
-            if rows + self._pending_rows > self.max_pending_rows:
+            if rows + self._pending_rows > self.batching.max_pending_rows:
                 dropped = rows
             else:
                 dropped = 0

@@ -30,7 +30,11 @@ from autoretrain.api.durations import duration_seconds
 from autoretrain.api.pods import FailureReport, PodEnv
 from autoretrain.serve.app import InferenceApp
 from autoretrain.serve.model import ServedModel
-from autoretrain.serve.prediction_writer import DEFAULT_FLUSH_SECONDS, PredictionLogWriter
+from autoretrain.serve.prediction_writer import (
+    DEFAULT_FLUSH_SECONDS,
+    Batching,
+    PredictionLogWriter,
+)
 from autoretrain.serve.server_metrics import DEFAULT_VALUE_BUCKETS, ServerMetrics
 from autoretrain.store.objects import open_store
 from autoretrain.store.prediction_log import Source
@@ -281,7 +285,7 @@ def _prediction_log(
     writer = PredictionLogWriter(
         open_store(config.prediction_log_uri),
         source,
-        flush_seconds=config.prediction_log_flush_seconds,
+        Batching(flush_seconds=config.prediction_log_flush_seconds),
         on_rows=metrics.prediction_log_rows,
     )
     writer.start()
