@@ -69,6 +69,7 @@ def environment(root: Path, live: Trained, champion: Trained, version: str) -> d
         PodEnv.CANDIDATE_METADATA_SHA256: live.report.metadata_sha256 or "",
         PodEnv.CHAMPION_URI: champion.uri,
         PodEnv.CHAMPION_SHA256: champion.report.sha256,
+        PodEnv.CHAMPION_VERSION: "v1",
         PodEnv.GATES: gates.model_dump_json(by_alias=True),
         PodEnv.REPORT_URI: (root / "backtests" / "1" / "report.json").as_uri(),
         PodEnv.TERMINATION_MESSAGE_PATH: str(root / "termination-log"),
@@ -88,6 +89,7 @@ def test_the_live_version_is_judged_against_the_champion_on_its_own_traffic(
     code, text = run(environment(tmp_path, models[live], models["champion"], "v2"))
     assert code == 0, text
     message = BacktestMessage.from_termination_message(text)
+    assert (message.version, message.replaced) == ("v2", "v1")
     coverage = message.coverage
     # The hour of fresh traffic is on a day after the cutoff: it is not even read.
     assert (coverage.logged, coverage.matured, coverage.labelled) == (1500, 1500, 1500)

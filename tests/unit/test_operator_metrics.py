@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import REGISTRY
 
 from autoretrain.api.gates import GateCheckResult
+from autoretrain.api.monitoring import LiveQuality
+from autoretrain.api.pods import LabelCoverage
 from autoretrain.api.run import GateRecord
 from autoretrain.handlers import operator_metrics
 from autoretrain.handlers.workqueue import Backoff, WorkQueue
@@ -84,3 +86,22 @@ def test_the_work_queue_reports_latency_errors_and_depth() -> None:
     assert _value("autoretrain_reconcile_duration_seconds_count", **kind) == count + 3
     assert _value("autoretrain_reconcile_errors_total", **kind) == errors + 1
     assert _value("autoretrain_workqueue_depth") == 0
+
+
+def test_live_quality_is_exported_and_goes_with_its_modelretrain() -> None:
+    quality = LiveQuality(
+        version="v2",
+        backtest="live-backtest-1",
+        judged_at=datetime.now(UTC),
+        coverage=LabelCoverage(logged=100, matured=80, labelled=60),
+        verdict="Rejected",
+        metrics={"roc_auc": 0.71},
+    )
+    operator_metrics.observe_live_quality("metrics-ns", "live", quality)
+    labels = {"namespace": "metrics-ns", "modelretrain": "live"}
+    assert _value("autoretrain_live_metric", **labels, check="roc_auc") == 0.71
+    assert _value("autoretrain_live_label_coverage_ratio", **labels) == 0.75
+    assert _value("autoretrain_live_quality_regressed", **labels) == 1
+    operator_metrics.forget_modelretrain("metrics-ns", "live")
+    assert _value("autoretrain_live_metric", **labels, check="roc_auc") is None
+    assert _value("autoretrain_live_quality_regressed", **labels) is None

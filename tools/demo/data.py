@@ -24,22 +24,28 @@ def frame(rows: int, seed: int) -> pd.DataFrame:
     charges = rng.normal(70.0, 20.0, rows).clip(15, 150)
     calls = rng.poisson(1.5, rows).astype(float)
     contract = rng.choice([1.0, 12.0, 24.0], rows, p=[0.5, 0.3, 0.2])
-    logit = (
-        2.5 * (charges - 70) / 20
-        + 0.9 * (calls - 1.5)
-        - 0.03 * (tenure - 36)
-        - 0.05 * (contract - 8)
-    )
-    churned = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
-    return pd.DataFrame(
+    features = pd.DataFrame(
         {
             "tenure_months": tenure,
-            "monthly_charges": charges.round(2),
+            "monthly_charges": charges,
             "support_calls": calls,
             "contract_months": contract,
-            LABEL: churned,
         }
     )
+    churned = outcomes(features, rng)
+    return features.assign(monthly_charges=charges.round(2), **{LABEL: churned})
+
+
+def outcomes(features: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Who churned, drawn from the logistic model: the labels that arrive later."""
+    logit = (
+        2.5 * (features["monthly_charges"] - 70) / 20
+        + 0.9 * (features["support_calls"] - 1.5)
+        - 0.03 * (features["tenure_months"] - 36)
+        - 0.05 * (features["contract_months"] - 8)
+    )
+    churned: np.ndarray = rng.random(len(features)) < 1 / (1 + np.exp(-logit.to_numpy()))
+    return churned.astype(int)
 
 
 def broken(data: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from autoretrain.api import cron, timezones
 from autoretrain.api.base import ApiModel
 from autoretrain.api.common import Condition, ModelVersionRef, RunPhase, TopLevelObject
 from autoretrain.api.cron import CRON_PATTERN
+from autoretrain.api.monitoring import LiveQuality
 from autoretrain.api.policy import POLICY_RULES, RunPolicy
 
 KIND = "ModelRetrain"
@@ -193,6 +194,13 @@ class ModelRetrainStatus(ApiModel):
     last_trigger: str | None = Field(
         default=None,
         description="The last autoretrain.io/trigger annotation value that started a run.",
+    )
+    live_quality: LiveQuality | None = Field(
+        default=None,
+        description="The champion on its own labelled traffic (spec.monitoring.backtest).",
+    )
+    last_backtest_time: datetime | None = Field(
+        default=None, description="The scheduled time of the latest backtest."
     )
 
 

@@ -135,7 +135,6 @@ GATE_ENV: Final = (
 #: What a backtest container reads (``python -m autoretrain.gates.backtest``).
 BACKTEST_ENV: Final = (
     PodEnv.VERSION,
-    PodEnv.MODEL_NAME,
     PodEnv.PREDICTION_LOG_URI,
     PodEnv.LABELS_URI,
     PodEnv.LABELS_ID_COLUMN,
@@ -160,6 +159,8 @@ METADATA_FILE: Final = "metadata.json"
 GATE_REPORT_FILE: Final = "gate-report.json"
 #: Hashes of the candidate's training rows, for the gate's holdout overlap check.
 ROW_HASHES_FILE: Final = "training-rows.hashes"
+#: A version's backtests: ``backtests/<tick>/report.json`` with the joined ``holdout.parquet``.
+BACKTESTS_FOLDER: Final = "backtests/"
 
 
 def version_key(version: str) -> str:
@@ -383,6 +384,7 @@ class BacktestMessage(PodReport):
     """What a backtest container writes to its termination message."""
 
     version: str = Field(description="The live version judged.")
+    replaced: str | None = Field(default=None, description="The champion it was compared with.")
     coverage: LabelCoverage = Field(description="What could be judged.")
     gate: GateVerdictMessage | None = Field(
         default=None, description="The verdict on the judged rows; absent when there were none."

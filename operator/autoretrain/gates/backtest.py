@@ -9,7 +9,8 @@ champion. Both are scored on the very inputs the live version was shown, so the
 comparison is paired: far stronger than comparing two weeks of metrics.
 
 Environment (``autoretrain.api.pods.BACKTEST_ENV``): ``AUTORETRAIN_VERSION``,
-``AUTORETRAIN_MODEL_NAME`` (the served model's name in the log),
+optionally ``AUTORETRAIN_MODEL_NAME`` (the served model's name in the log;
+without it the version is looked for under every model),
 ``AUTORETRAIN_PREDICTION_LOG_URI``, ``AUTORETRAIN_LABELS_URI`` (a CSV or
 Parquet file or folder), ``AUTORETRAIN_LABELS_ID_COLUMN``,
 ``AUTORETRAIN_LABELS_MATURITY`` (e.g. ``72h``), optionally
@@ -62,6 +63,7 @@ class BacktestReport(ApiModel):
     """The full backtest report: what could be judged, and the gate's report on it."""
 
     version: str = Field(description="The live version judged.")
+    replaced: str | None = Field(default=None, description="The champion it was compared with.")
     coverage: LabelCoverage = Field(description="What could be judged.")
     gate: GateReport | None = Field(default=None, description="Absent: nothing was judged.")
 
@@ -71,7 +73,8 @@ class BacktestInputs:
     """What the backtest Job is asked to judge, and against which labels."""
 
     version: str
-    model_name: str
+    replaced: str | None
+    model_name: str | None
     log_uri: str
     labels_uri: str
     labels: LabelSpec
@@ -82,7 +85,7 @@ class BacktestInputs:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BacktestInputs:
         required = (
-            PodEnv.VERSION, PodEnv.MODEL_NAME, PodEnv.PREDICTION_LOG_URI, PodEnv.LABELS_URI,
+            PodEnv.VERSION, PodEnv.PREDICTION_LOG_URI, PodEnv.LABELS_URI,
             PodEnv.LABELS_ID_COLUMN, PodEnv.LABELS_MATURITY, PodEnv.REPORT_URI,
         )  # fmt: skip
         missing = [name for name in required if not env.get(name)]
@@ -98,7 +101,8 @@ class BacktestInputs:
             raise GateRunnerError(f"{PodEnv.LABELS_MATURITY}: {error}") from error
         return cls(
             version=env[PodEnv.VERSION],
-            model_name=env[PodEnv.MODEL_NAME],
+            replaced=env.get(PodEnv.CHAMPION_VERSION) or None,
+            model_name=env.get(PodEnv.MODEL_NAME) or None,
             log_uri=env[PodEnv.PREDICTION_LOG_URI],
             labels_uri=env[PodEnv.LABELS_URI],
             labels=LabelSpec(
@@ -127,23 +131,22 @@ def run_backtest(inputs: BacktestInputs, now: datetime) -> BacktestMessage:
         raise GateConfigError(f"{inputs.labels_uri}: {error}") from error
     coverage = joined.coverage
     log.info("%s: %s", inputs.version, coverage.model_dump_json(exclude_none=True))
+    judged = BacktestReport(version=inputs.version, replaced=inputs.replaced, coverage=coverage)
+    message = BacktestMessage(version=inputs.version, replaced=inputs.replaced, coverage=coverage)
     if joined.frame.empty:
-        _write(BacktestReport(version=inputs.version, coverage=coverage), inputs.report_uri)
-        return BacktestMessage(version=inputs.version, coverage=coverage)
+        _write(judged, inputs.report_uri)
+        return message
     buffer = io.BytesIO()
     joined.frame.to_parquet(buffer, index=False)
     write_uri(inputs.gate.holdout_uri, buffer.getvalue())
     report = run_gate(inputs.gate, now)
-    _write(
-        BacktestReport(version=inputs.version, coverage=coverage, gate=report), inputs.report_uri
-    )
+    _write(judged.model_copy(update={"gate": report}), inputs.report_uri)
     # The version and coverage always fit; the verdict's checks give way to them.
-    bare = BacktestMessage(version=inputs.version, coverage=coverage).to_termination_message()
-    limit = MAX_TERMINATION_MESSAGE_BYTES - len(bare.encode()) - len(',"gate":')
-    verdict = compact_message(
-        report.verdict, report.reason, report.checks, inputs.report_uri, limit
-    )
-    return BacktestMessage(version=inputs.version, coverage=coverage, gate=verdict)
+    room = MAX_TERMINATION_MESSAGE_BYTES - len(message.to_termination_message().encode())
+    limit = room - len(',"gate":')
+    uri = inputs.report_uri
+    verdict = compact_message(report.verdict, report.reason, report.checks, uri, limit)
+    return message.model_copy(update={"gate": verdict})
 
 
 def _write(report: BacktestReport, uri: str) -> None:

@@ -26,8 +26,9 @@ from autoretrain.api.modelretrain import (
     ModelRetrainStatus,
 )
 from autoretrain.api.policy import RunPolicy
-from autoretrain.handlers import failures, observe, operator_metrics, stores
+from autoretrain.handlers import backtests, failures, observe, operator_metrics, stores
 from autoretrain.handlers.context import Context
+from autoretrain.kube import manifests
 from autoretrain.kube.client import KubeApiError
 from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL
 from autoretrain.lifecycle import actions as act
@@ -146,8 +147,12 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
         return _act(ctx, mr, status, policy.invalid(generation, status, message, ctx.clock()))
     runs = ctx.kube.list("ModelRetrainRun", namespace, f"{MODEL_RETRAIN_LABEL}={name}")
     fault: StoreFault | None = None
+    replaced = None
     try:
-        champion = _champion(stores.registry_for(ctx.kube, namespace, spec))
+        registry = stores.registry_for(ctx.kube, namespace, spec)
+        champion = _champion(registry)
+        if backtests.wanted(spec):
+            replaced = backtests.replaced(registry)
     except StoreError as error:
         log.warning("modelretrain %s/%s: artifact store: %s", namespace, name, error)
         champion, fault = status.champion, stores.fault_of(error)
@@ -166,6 +171,10 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
             now=ctx.clock(),
             store_fault=fault,
             references=_references(ctx, namespace, spec),
+            replaced=replaced,
+            backtests=backtests.views(ctx, namespace, name, status)
+            if backtests.wanted(spec)
+            else (),
         )
     )
     requeue = _act(ctx, mr, status, decision, spec)
@@ -179,6 +188,7 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
         ctx.clock(),
     )
     operator_metrics.observe_modelretrain(namespace, name, facts)
+    operator_metrics.observe_live_quality(namespace, name, decision.status.live_quality)
     return requeue
 
 
@@ -223,6 +233,14 @@ def _act(
                 )
             case act.DeleteRun(name=run_name):
                 ctx.kube.delete("ModelRetrainRun", namespace, run_name)
+            case act.CreateBacktestJob():
+                assert spec is not None, "backtests start only from a spec the models accept"
+                job = manifests.backtest_job(
+                    spec, mr, action.name, action.scheduled_time, action.champion, action.replaced
+                )
+                ctx.kube.create("Job", namespace, job)
+            case act.DeleteJob(name=job_name):
+                ctx.kube.delete("Job", namespace, job_name)
             case act.Emit(type=kind, reason=reason, message=message):
                 ctx.kube.event(mr, kind, reason, message)
     if decision.status != status:

@@ -110,6 +110,11 @@ def image_digest(pod: Obj) -> str | None:
     return None
 
 
+def job_finished(job: Obj) -> bool:
+    """Whether the Job controller has said Complete or Failed."""
+    return _condition(job, "Complete") is not None or _condition(job, "Failed") is not None
+
+
 def job_state(job: Obj, pods: list[Obj]) -> JobState:
     """Running until the Job controller says Complete or Failed, or a pod cannot start.
 

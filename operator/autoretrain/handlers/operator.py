@@ -24,7 +24,7 @@ from autoretrain.handlers.context import Context
 from autoretrain.handlers.workqueue import DEFAULT_WORKERS, Key, WorkQueue
 from autoretrain.kube.client import ApiKube
 from autoretrain.kube.kinds import KINDS
-from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL, RUN_LABEL
+from autoretrain.kube.manifests import BACKTEST_STEP, MODEL_RETRAIN_LABEL, RUN_LABEL, STEP_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -160,3 +160,18 @@ async def child_changed(
 ) -> None:
     if _NEWS.news(resource.plural, type, body):
         _queue(memo).add(("ModelRetrainRun", namespace or "", labels[RUN_LABEL]))
+
+
+@kopf.on.event(*_resource("Job"), labels={STEP_LABEL: BACKTEST_STEP})
+async def backtest_changed(
+    namespace: str | None,
+    labels: Mapping[str, str],
+    body: Mapping[str, Any],
+    memo: Any,
+    type: str | None,
+    **_: Any,
+) -> None:
+    """A backtest Job belongs to its ModelRetrain, which records what it found."""
+    parent = labels.get(MODEL_RETRAIN_LABEL)
+    if parent and _NEWS.news("backtest", type, body):
+        _queue(memo).add(("ModelRetrain", namespace or "", parent))

@@ -27,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from autoretrain.api.common import FINAL_RUN_PHASES
+from autoretrain.api.monitoring import LiveQuality
 from autoretrain.api.run import GateRecord
 from autoretrain.lifecycle import schedule
 
@@ -96,6 +97,23 @@ SCHEDULE_INTERVAL = _per_retrain(
     Gauge,
     "autoretrain_schedule_interval_seconds",
     "Time between the schedule's next two ticks (0 without a schedule or when suspended).",
+)
+
+LIVE_METRIC = _per_retrain(
+    Gauge,
+    "autoretrain_live_metric",
+    "The champion's metrics on its own labelled traffic, at the latest backtest.",
+    "check",
+)
+LIVE_COVERAGE = _per_retrain(
+    Gauge,
+    "autoretrain_live_label_coverage_ratio",
+    "Share of the champion's matured predictions that found their label, at the latest backtest.",
+)
+LIVE_REGRESSED = _per_retrain(
+    Gauge,
+    "autoretrain_live_quality_regressed",
+    "1 when the latest backtest found the champion worse than allowed, else 0.",
 )
 
 #: Reconciled kinds, so their series exist (at 0) before the first reconcile.
@@ -229,9 +247,35 @@ def observe_modelretrain(namespace: str, name: str, facts: RetrainFacts) -> None
         GATE_VERDICTS.labels(namespace, name, verdict)
 
 
+#: The checks each ModelRetrain's live metrics were set for, so deleting it removes them.
+_LIVE_CHECKS: dict[tuple[str, str], set[str]] = {}
+
+
+def observe_live_quality(namespace: str, name: str, quality: LiveQuality | None) -> None:
+    """Called with the ModelRetrain's status.liveQuality after each reconcile."""
+    if quality is None:
+        return
+    for check, value in quality.metrics.items():
+        LIVE_METRIC.labels(namespace, name, check).set(value)
+    _LIVE_CHECKS.setdefault((namespace, name), set()).update(quality.metrics)
+    share = quality.coverage.share if quality.coverage else None
+    if share is not None:
+        LIVE_COVERAGE.labels(namespace, name).set(share)
+    LIVE_REGRESSED.labels(namespace, name).set(1 if quality.verdict == "Rejected" else 0)
+
+
 def forget_modelretrain(namespace: str, name: str) -> None:
     """A deleted ModelRetrain's gauges go; counters stay, as counters do."""
     AGES.facts.pop((namespace, name), None)
-    for gauge in (UNSUCCESSFUL_IN_A_ROW, SCHEDULE_INTERVAL, CANARY_WEIGHT):
+    for check in _LIVE_CHECKS.pop((namespace, name), ()):
+        with contextlib.suppress(KeyError):
+            LIVE_METRIC.remove(namespace, name, check)
+    for gauge in (
+        UNSUCCESSFUL_IN_A_ROW,
+        SCHEDULE_INTERVAL,
+        CANARY_WEIGHT,
+        LIVE_COVERAGE,
+        LIVE_REGRESSED,
+    ):
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, name)

@@ -10,11 +10,19 @@ from __future__ import annotations
 import copy
 import json
 import os
+from datetime import datetime
 from typing import Any
 
 from autoretrain.api.common import API_VERSION, ModelVersionRef
+from autoretrain.api.gates import GateCheck
 from autoretrain.api.naming import canary_deployment_name, gate_job_name, training_job_name
-from autoretrain.api.pods import GATE_REPORT_FILE, DataRange, PodEnv, version_folder_uri
+from autoretrain.api.pods import (
+    BACKTESTS_FOLDER,
+    GATE_REPORT_FILE,
+    DataRange,
+    PodEnv,
+    version_folder_uri,
+)
 from autoretrain.api.policy import RunPolicy
 
 Obj = dict[str, Any]
@@ -22,6 +30,10 @@ Obj = dict[str, Any]
 RUN_LABEL = "autoretrain.io/run"
 MODEL_RETRAIN_LABEL = "autoretrain.io/model-retrain"
 STEP_LABEL = "autoretrain.io/step"
+#: The step label of backtest Jobs, which belong to the ModelRetrain rather than a run.
+BACKTEST_STEP = "backtest"
+#: On a backtest Job: the schedule tick it is for (RFC 3339).
+SCHEDULED_TIME_ANNOTATION = "autoretrain.io/scheduled-time"
 #: The image of the gate runner when the ModelRetrain names none: the operator's own.
 DEFAULT_RUNNER_IMAGE = os.environ.get(
     "AUTORETRAIN_RUNNER_IMAGE", "ghcr.io/autoretrain/autoretrain:0.1.0"
@@ -73,8 +85,20 @@ def _with_env(container: Obj, env: dict[str, str], secret: str | None) -> Obj:
 
 
 def _job(run: Obj, name: str, step: str, pod_spec: Obj, backoff: int, deadline: int) -> Obj:
-    meta = run["metadata"]
+    owner = owner_reference(run)
     labels = _labels(run, step)
+    return _job_of(run["metadata"]["namespace"], name, labels, owner, pod_spec, backoff, deadline)
+
+
+def _job_of(
+    namespace: str,
+    name: str,
+    labels: dict[str, str],
+    owner: Obj,
+    pod_spec: Obj,
+    backoff: int,
+    deadline: int,
+) -> Obj:
     pod_spec = copy.deepcopy(pod_spec)
     pod_spec.setdefault("restartPolicy", "Never")
     pod_spec["securityContext"] = {**_POD_SECURITY, **(pod_spec.get("securityContext") or {})}
@@ -84,9 +108,9 @@ def _job(run: Obj, name: str, step: str, pod_spec: Obj, backoff: int, deadline: 
         "kind": "Job",
         "metadata": {
             "name": name,
-            "namespace": meta["namespace"],
+            "namespace": namespace,
             "labels": labels,
-            "ownerReferences": [owner_reference(run)],
+            "ownerReferences": [owner],
         },
         "spec": {
             "backoffLimit": backoff,
@@ -205,6 +229,73 @@ def gate_job(
             ]
         ),
     )
+
+
+def backtest_job(
+    spec: RunPolicy,
+    model_retrain: Obj,
+    name: str,
+    tick: datetime,
+    champion: ModelVersionRef,
+    replaced: ModelVersionRef | None,
+) -> Obj:
+    """The Job that judges the champion on its labelled traffic; the ModelRetrain owns it."""
+    monitoring = spec.monitoring
+    assert monitoring is not None and monitoring.labels is not None and monitoring.backtest
+    labels, offline = monitoring.labels, spec.gates.offline
+    metrics = monitoring.backtest.metrics
+    kept = [c for c in offline.checks if c.custom is None and (metrics is None or c.metric is None)]
+    # The version passed the lineage and dependency checks when it was promoted; what is
+    # asked now is how it does on its traffic.
+    gates = offline.model_copy(
+        update={
+            "checks": [*kept, *(GateCheck(metric=m) for m in metrics or ())],
+            "dependency_change": "Ignore",
+        }
+    )
+    report = f"{version_folder_uri(spec.artifacts.uri, champion.version)}{BACKTESTS_FOLDER}"
+    env = {
+        PodEnv.VERSION: champion.version,
+        PodEnv.PREDICTION_LOG_URI: monitoring.prediction_log.uri,
+        PodEnv.LABELS_URI: labels.uri,
+        PodEnv.LABELS_ID_COLUMN: labels.id_column,
+        PodEnv.LABELS_TIMESTAMP_COLUMN: labels.timestamp_column or "",
+        PodEnv.LABELS_MATURITY: labels.maturity,
+        PodEnv.CANDIDATE_URI: champion.uri,
+        PodEnv.CANDIDATE_SHA256: champion.sha256,
+        PodEnv.GATES: json.dumps(gates.to_wire(), separators=(",", ":")),
+        PodEnv.REPORT_URI: f"{report}{int(tick.timestamp())}/report.json",
+        **_champion_env(replaced),
+    }
+    secret = spec.artifacts.secret_ref.name if spec.artifacts.secret_ref else None
+    container = _restricted(
+        _with_env(
+            {
+                "name": "backtest",
+                "image": spec.gates.image or DEFAULT_RUNNER_IMAGE,
+                "command": ["python", "-m", "autoretrain.gates.backtest"],
+                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+            },
+            env,
+            secret,
+        )
+    )
+    meta = model_retrain["metadata"]
+    owner = {
+        "apiVersion": API_VERSION,
+        "kind": "ModelRetrain",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    job_labels = {MODEL_RETRAIN_LABEL: meta["name"], STEP_LABEL: BACKTEST_STEP}
+    job = _job_of(
+        meta["namespace"], name, job_labels, owner, {"containers": [container]},
+        backoff=0, deadline=spec.training.active_deadline_seconds,
+    )  # fmt: skip
+    job["metadata"]["annotations"] = {SCHEDULED_TIME_ANNOTATION: tick.isoformat()}
+    return job
 
 
 def custom_container_name(check: str) -> str:

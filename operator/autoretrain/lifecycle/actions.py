@@ -96,6 +96,25 @@ class DeleteRun:
     name: str
 
 
+@dataclass(frozen=True)
+class CreateBacktestJob:
+    """Create the backtest Job of one schedule tick, or adopt the one that exists."""
+
+    name: str
+    scheduled_time: datetime
+    champion: ModelVersionRef
+    """The version judged on its own traffic."""
+    replaced: ModelVersionRef | None
+    """The champion it replaced, scored on the same inputs; None for the first champion."""
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    """Delete a finished Job, and its pods, that the history no longer keeps."""
+
+    name: str
+
+
 RunAction = (
     CreateTrainingJob
     | CreateGateJob
@@ -107,4 +126,4 @@ RunAction = (
     | MoveChampion
     | Emit
 )
-PolicyAction = CreateRun | DeleteRun | Emit
+PolicyAction = CreateRun | DeleteRun | CreateBacktestJob | DeleteJob | Emit

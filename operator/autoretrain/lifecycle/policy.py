@@ -16,6 +16,7 @@ from datetime import datetime
 from autoretrain.api.common import (
     FINAL_RUN_PHASES,
     Condition,
+    ModelVersionRef,
     find_condition,
     set_condition,
 )
@@ -25,8 +26,10 @@ from autoretrain.api.modelretrain import (
     ModelRetrainStatus,
     RunSummary,
 )
+from autoretrain.lifecycle import backtests as backtesting
 from autoretrain.lifecycle import failures, references, schedule, validity
 from autoretrain.lifecycle.actions import CreateRun, DeleteRun, Emit, PolicyAction
+from autoretrain.lifecycle.backtests import BacktestView
 from autoretrain.lifecycle.faults import STORE_CONDITION
 from autoretrain.lifecycle.observed import StoreFault
 from autoretrain.lifecycle.references import REFERENCES_CONDITION, References
@@ -79,6 +82,10 @@ class PolicyInput:
     store_fault: StoreFault | None = None
     references: References | None = None
     """What the handlers found of the Deployment, container and Secret; None: not looked."""
+    replaced: ModelVersionRef | None = None
+    """The champion the current one replaced, which a backtest scores beside it."""
+    backtests: Sequence[BacktestView] = ()
+    """The backtest Jobs that exist."""
 
 
 @dataclass(frozen=True)
@@ -173,13 +180,22 @@ def decide(p: PolicyInput) -> PolicyDecision:
     else:
         update["next_schedule_time"] = None
 
+    tested = backtesting.decide(
+        p.name, p.generation, spec, status, p.champion, p.replaced, p.backtests,
+        p.created_at, p.now,
+    )  # fmt: skip
+    actions += tested.actions
+    update.update(tested.update or {})
+    if tested.requeue_after is not None:
+        requeue = min(requeue, tested.requeue_after)
+
     actions += _prune(spec, p.runs)
     actions += _store_news(p)
     actions += _news(p.status, SPEC_CONDITION, "True", problem)
     # A missing Secret fails the store too, whose Warning already says so: one per cause.
     told = missing is not None and missing.reason == references.SECRET_MISSING and p.store_fault
     actions += () if told else _news(p.status, REFERENCES_CONDITION, "False", missing)
-    update.update(_summary(p, active, problem, missing))
+    update.update(_summary(p, active, problem, missing, tested.condition))
     new_status = status.replace(**update)
     return PolicyDecision(new_status, tuple(actions), requeue)
 
@@ -261,6 +277,7 @@ def _summary(
     active: list[RunView],
     problem: Problem | None,
     missing: references.Missing | None,
+    live_quality: Condition | None,
 ) -> dict[str, object]:
     latest = max(p.runs, key=lambda r: r.created_at, default=None)
     last_finished = max(
@@ -306,6 +323,7 @@ def _summary(
         ),
         validity.spec_condition(problem, p.now, p.generation),
         _references_condition(p, missing),
+        live_quality,
     ):
         if condition is not None:
             conditions = set_condition(conditions, condition)

@@ -151,22 +151,24 @@ def inputs_of(table: pd.DataFrame) -> pd.DataFrame:
     return table[chosen].rename(columns=lambda c: str(c)[len(INPUT_PREFIX) :])
 
 
-def read_version(store: ObjectStore, model: str, version: str, until: datetime) -> pd.DataFrame:
+def read_version(
+    store: ObjectStore, model: str | None, version: str, until: datetime
+) -> pd.DataFrame:
     """Every row one version logged on the UTC days up to ``until``'s (empty: none).
 
     Days after ``until`` are not read at all, so a backtest of matured rows does
-    not pay for the traffic of the last days.
+    not pay for the traffic of the last days. Without ``model``, the version is
+    looked for under every model's folder.
     """
-    folder = f"model={model}/version={version}/"
-    last_day = f"{folder}date={until.astimezone(UTC):%Y-%m-%d}/"
-    keys = [
-        key
-        for key in store.list(folder)
-        if key.endswith(".parquet") and key[: len(last_day)] <= last_day
-    ]
+    segment = f"version={version}/"
+    last_day = f"date={until.astimezone(UTC):%Y-%m-%d}/"
+    keys = []
+    for key in store.list(f"model={model}/{segment}" if model else "model="):
+        _, found, rest = key.partition("/" + segment)
+        if found and key.endswith(".parquet") and rest[: len(last_day)] <= last_day:
+            keys.append(key)
     frames = [pd.read_parquet(io.BytesIO(store.get(key))) for key in keys]
     if not frames:
-        return pd.DataFrame(
-            {ID: pd.Series(dtype=str), TIMESTAMP: pd.Series(dtype="datetime64[ms, UTC]")}
-        )
+        empty = {ID: pd.Series(dtype=str), TIMESTAMP: pd.Series(dtype="datetime64[ms, UTC]")}
+        return pd.DataFrame(empty)
     return pd.concat(frames, ignore_index=True)

@@ -178,7 +178,7 @@ class ModelRegistry:
             newest = self._newest_listed()
             _HEADS.listed(location, newest)
             return newest
-        while (following := self._record((newest.sequence if newest else 0) + 1)) is not None:
+        while (following := self.record((newest.sequence if newest else 0) + 1)) is not None:
             newest = following
             _HEADS.advanced(location, newest)
         return newest
@@ -189,7 +189,8 @@ class ModelRegistry:
             return None
         return ChampionRecord.model_validate_json(self.store.get(keys[-1]))
 
-    def _record(self, sequence: int) -> ChampionRecord | None:
+    def record(self, sequence: int) -> ChampionRecord | None:
+        """The champion record at ``sequence`` in the history, if there is one."""
         try:
             raw = self.store.get(f"{CHAMPION}{sequence:012d}.json")
         except ObjectNotFoundError:

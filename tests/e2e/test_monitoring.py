@@ -1,0 +1,85 @@
+"""After promotion: the champion's traffic is logged, labels arrive, and a scheduled backtest
+Job judges it against the champion it replaced, all on the local cluster and its S3 server."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autoretrain.store import prediction_log
+from autoretrain.store.objects import open_store
+from demo import data
+from demo.load import LoadGenerator
+from demo.world import World as Scenario
+from localcluster.cluster import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def _logged(s: Scenario, version: str) -> pd.DataFrame:
+    store = open_store(f"{s.store_uri}predictions/", s.s3_env)
+    keys = store.list(f"model=churn/version={version}/")
+    frames = [pd.read_parquet(io.BytesIO(store.get(key))) for key in keys]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"id": []})
+
+
+def _live_quality(s: Scenario) -> dict[str, Any]:
+    status = s.cluster.get_json("modelretrain", "-n", s.namespace, "churn").get("status") or {}
+    quality: dict[str, Any] = status.get("liveQuality") or {}
+    return quality | {"conditions": status.get("conditions") or []}
+
+
+def test_the_champion_is_backtested_on_its_own_labelled_traffic(
+    scenario: Scenario, traffic: LoadGenerator
+) -> None:
+    champion = scenario.bootstrap_champion()
+    scenario.serve(champion)
+    scenario.write_day("good", seed=21)
+    labels_uri = f"s3://{scenario.bucket}/labels/"
+    scenario.modelretrain(
+        monitoring={
+            "predictionLog": {"uri": f"{scenario.store_uri}predictions/", "flushInterval": "1s"},
+            "labels": {"uri": labels_uri, "idColumn": "request", "maturity": "0s"},
+            "backtest": {"schedule": "* * * * *"},
+        }
+    )
+    name = scenario.trigger("monitored")
+    run = scenario.wait_phase(name, timeout=240)
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+
+    # The promoted pods log what they answer; the labels of those rows arrive later.
+    eventually(lambda: len(_logged(scenario, name)) >= 200, timeout=60, what="logged traffic")
+    logged = _logged(scenario, name)
+    features = prediction_log.inputs_of(logged)
+    feed = pd.DataFrame(
+        {"request": logged["id"], data.LABEL: data.outcomes(features, np.random.default_rng(5))}
+    )
+    buffer = io.BytesIO()
+    feed.to_parquet(buffer, index=False)
+    open_store(labels_uri, scenario.s3_env).put("day-1.parquet", buffer.getvalue())
+
+    def judged() -> dict[str, Any] | None:
+        quality = _live_quality(scenario)
+        coverage = quality.get("coverage") or {}
+        return quality if coverage.get("labelled", 0) >= len(feed) else None
+
+    quality = eventually(
+        judged,
+        timeout=150,
+        interval=2,
+        what=lambda: f"a backtest of {name} on its labels: {_live_quality(scenario)}",
+    )
+    assert (quality["version"], quality["replaced"]) == (name, champion.version)
+    assert quality["verdict"] in ("Passed", "Rejected"), quality
+    assert "roc_auc" in quality["metrics"], quality
+    (condition,) = [c for c in quality["conditions"] if c["type"] == "LiveQuality"]
+    assert condition["status"] == ("True" if quality["verdict"] == "Passed" else "False")
+    # The Job ran in a pod from the image, with the Secret's keys, and left its report in S3.
+    tick = quality["backtest"].rsplit("-", 1)[1]
+    store = open_store(scenario.store_uri, scenario.s3_env)
+    assert store.exists(f"versions/{name}/backtests/{tick}/report.json")
+    assert store.exists(f"versions/{name}/backtests/{tick}/holdout.parquet")

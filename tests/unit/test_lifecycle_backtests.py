@@ -1,0 +1,146 @@
+"""Scheduled backtests of the champion, and what their results make of the ModelRetrain status."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from autoretrain.api.common import ModelVersionRef, find_condition
+from autoretrain.api.gates import GateCheckResult
+from autoretrain.api.modelretrain import Champion, ModelRetrainStatus
+from autoretrain.api.monitoring import LiveQuality
+from autoretrain.api.pods import BacktestMessage, FailureReport, GateVerdictMessage, LabelCoverage
+from autoretrain.lifecycle import actions as act
+from autoretrain.lifecycle.backtests import BacktestView, backtest_job_name
+from autoretrain.lifecycle.observed import JobState
+from autoretrain.lifecycle.policy import PolicyDecision, PolicyInput, decide
+from tests.support.lifecycle import CANDIDATE, CHAMPION, T0, spec
+
+HOUR = timedelta(hours=1)
+MONITORING = {
+    "predictionLog": {"uri": "s3://logs/churn/"},
+    "labels": {"uri": "s3://labels/churn/", "maturity": "72h"},
+    "backtest": {"schedule": "0 * * * *"},
+}
+LIVE = Champion(version=CANDIDATE.version, uri=CANDIDATE.uri, sha256=CANDIDATE.sha256)
+COVERAGE = LabelCoverage(logged=900, matured=800, labelled=760)
+
+
+def look(
+    *backtests: BacktestView,
+    status: ModelRetrainStatus | None = None,
+    champion: Champion | None = LIVE,
+    at: timedelta = timedelta(seconds=5),
+    monitoring: dict[str, object] | None = MONITORING,
+) -> PolicyDecision:
+    return decide(
+        PolicyInput(
+            name="churn",
+            generation=1,
+            created_at=T0 - 3 * HOUR,
+            spec=spec(**({"monitoring": monitoring} if monitoring else {})),
+            status=status or ModelRetrainStatus(last_backtest_time=T0 - HOUR),
+            runs=(),
+            champion=champion,
+            trigger=None,
+            now=T0 + at,
+            replaced=CHAMPION,
+            backtests=backtests,
+        )
+    )
+
+
+def finished(tick: timedelta, message: object, outcome: str = "Succeeded") -> BacktestView:
+    name = backtest_job_name("churn", T0 + tick)
+    text = message.to_termination_message() if hasattr(message, "to_termination_message") else None
+    return BacktestView(T0 + tick, JobState(name, outcome, message=text))  # type: ignore[arg-type]
+
+
+def judged(verdict: str, reason: str = "roc_auc 0.81") -> BacktestMessage:
+    checks = [GateCheckResult(name="roc_auc", value=0.81, verdict="Passed")]
+    gate = GateVerdictMessage(verdict=verdict, reason=reason, checks=checks)  # type: ignore[arg-type]
+    return BacktestMessage(version=LIVE.version, coverage=COVERAGE, gate=gate)
+
+
+def created(decision: PolicyDecision) -> list[act.CreateBacktestJob]:
+    return [a for a in decision.actions if isinstance(a, act.CreateBacktestJob)]
+
+
+def test_a_due_tick_starts_a_backtest_of_the_champion_against_the_one_it_replaced() -> None:
+    decision = look()
+    (job,) = created(decision)
+    assert (
+        job.name == backtest_job_name("churn", T0) == "churn-backtest-" + str(int(T0.timestamp()))
+    )
+    assert job.champion == ModelVersionRef(uri=LIVE.uri, sha256=LIVE.sha256, version=LIVE.version)
+    assert job.replaced == CHAMPION and job.scheduled_time == T0
+    assert decision.status.last_backtest_time == T0
+    assert decision.requeue_after is not None and decision.requeue_after <= HOUR.total_seconds()
+
+
+def test_a_tick_while_a_backtest_runs_is_skipped_and_none_runs_without_a_champion() -> None:
+    running = BacktestView(T0 - HOUR, JobState("churn-backtest-1", "Running"))
+    skipped = look(running)
+    assert not created(skipped) and skipped.status.last_backtest_time == T0
+    assert not created(look(champion=None))
+    assert not created(look(monitoring=None))
+
+
+def test_a_passed_backtest_becomes_live_quality_once() -> None:
+    decision = look(finished(-HOUR, judged("Passed")))
+    quality = decision.status.live_quality
+    assert quality is not None and quality.verdict == "Passed"
+    assert quality.coverage == COVERAGE and quality.metrics == {"roc_auc": 0.81}
+    condition = find_condition(decision.status.conditions, "LiveQuality")
+    assert condition is not None and (condition.status, condition.reason) == (
+        "True",
+        "LiveQualityHolds",
+    )
+    assert [e.reason for e in decision.actions if isinstance(e, act.Emit)] == ["Backtested"]
+    again = look(finished(-HOUR, judged("Passed")), status=decision.status)
+    assert not [e for e in again.actions if isinstance(e, act.Emit)]
+
+
+def test_a_regressed_champion_is_a_warning_and_a_false_condition() -> None:
+    decision = look(finished(-HOUR, judged("Rejected", "roc_auc.vsChampion: drop 0.07")))
+    condition = find_condition(decision.status.conditions, "LiveQuality")
+    assert condition is not None and (condition.status, condition.reason) == (
+        "False",
+        "LiveQualityRegressed",
+    )
+    (news,) = [e for e in decision.actions if isinstance(e, act.Emit)]
+    assert (news.type, news.reason) == ("Warning", "LiveQualityRegressed")
+    assert "drop 0.07" in news.message
+
+
+def test_no_matured_label_and_a_failed_backtest_say_so_but_judge_nothing() -> None:
+    early = BacktestMessage(
+        version=LIVE.version, coverage=LabelCoverage(logged=5, matured=0, labelled=0)
+    )
+    waiting = look(finished(-HOUR, early))
+    quality = waiting.status.live_quality
+    assert quality is not None and quality.verdict is None and "0 matured" in quality.reason
+    condition = find_condition(waiting.status.conditions, "LiveQuality")
+    assert condition is not None and (condition.status, condition.reason) == (
+        "Unknown",
+        "NotJudged",
+    )
+
+    failure = FailureReport(error="configuration error: the labels have no column 'id'")
+    failed = look(finished(-HOUR, failure, outcome="Failed"))
+    quality = failed.status.live_quality
+    assert quality is not None and quality.coverage is None and "'id'" in quality.reason
+    condition = find_condition(failed.status.conditions, "LiveQuality")
+    assert condition is not None and (condition.status, condition.reason) == (
+        "Unknown",
+        "BacktestFailed",
+    )
+    assert "BacktestFailed" in [e.reason for e in failed.actions if isinstance(e, act.Emit)]
+
+
+def test_only_the_newest_three_finished_backtests_are_kept() -> None:
+    views = [finished(-k * HOUR, judged("Passed")) for k in range(1, 6)]
+    decision = look(*views)
+    deleted = {a.name for a in decision.actions if isinstance(a, act.DeleteJob)}
+    assert deleted == {v.state.name for v in views[3:]}
+    quality = decision.status.live_quality
+    assert isinstance(quality, LiveQuality) and quality.backtest == views[0].state.name
