@@ -87,8 +87,8 @@ class RecordingServer(ThreadingHTTPServer):
 
     def respond(self, request: Request) -> tuple[int, Any]:
         name = _name(request.path)
-        if request.method == "POST":
-            name = (request.body or {}).get("metadata", {}).get("name")
+        if request.method == "POST":  # a create names its object; a subresource's path does
+            name = (request.body or {}).get("metadata", {}).get("name") or name
         if name == "forbidden":
             return 403, _status(403, "Forbidden", f'"{name}" is forbidden: User cannot do that')
         if name == "missing" and request.method != "POST":

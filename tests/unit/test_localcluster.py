@@ -11,12 +11,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from demo.load import routable
 from localcluster import binaries, containerenv
 from localcluster.launcher import Launcher, State
+from localcluster.nodeagent import NodeAgent
 from localcluster.podnetwork import PodNetwork
 from localcluster.supervise import ClusterError, PortInUse, wait_ready
+from localcluster.volumes import VolumeError
+from tests.support.recording_apiserver import recording_api
 
 
 def test_missing_toolchain_names_both_ways_out(
@@ -209,3 +213,21 @@ def test_the_load_generator_routes_as_kube_proxy_does() -> None:
     # With nothing ready, pods that are going but still serving take the traffic.
     assert routable([SimpleNamespace(endpoints=[draining, starting])]) == ["10.0.0.4"]
     assert routable([SimpleNamespace(endpoints=None)]) == []
+
+
+def test_a_read_the_api_server_refuses_leaves_the_pod_waiting_rather_than_failed() -> None:
+    # The Node authorizer refuses a node a pod's Secret or token until its graph has seen
+    # the pod bound there; the kubelet retries, and so must the node agent.
+    pod = {
+        "metadata": {"name": "forbidden", "namespace": "ns", "uid": "u-1"},
+        "spec": {"serviceAccountName": "forbidden"},
+    }
+    with recording_api() as (_, api):
+        agent = SimpleNamespace(core=client.CoreV1Api(api))
+        with pytest.raises(VolumeError, match="403"):
+            NodeAgent.token(agent, pod, None, 3600)  # type: ignore[arg-type]
+        with pytest.raises(VolumeError, match="secret ns/forbidden: 403"):
+            NodeAgent.files(agent, "secret", "ns", "forbidden")  # type: ignore[arg-type]
+        with pytest.raises(containerenv.EnvError, match="configmap ns/forbidden: 403"):
+            NodeAgent._lookup(agent, "configmap", "ns", "forbidden")  # type: ignore[arg-type]
+        assert NodeAgent.files(agent, "secret", "ns", "missing") is None  # type: ignore[arg-type]

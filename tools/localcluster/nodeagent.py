@@ -37,6 +37,7 @@ from localcluster.kubeletapi import LogFile, LogServer
 from localcluster.podnetwork import PodNetwork
 from localcluster.podworker import NodeRuntime, PodWorker
 from localcluster.runc import remove_all
+from localcluster.volumes import VolumeError
 
 log = logging.getLogger("nodeagent")
 LEASE_SECONDS = 40
@@ -44,6 +45,16 @@ LEASE_SECONDS = 40
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _refused(kind: str, namespace: str, name: str, error: ApiException) -> str:
+    """A read the API server refused, as the pod's waiting message says it.
+
+    Kept retryable, as the kubelet keeps it: the Node authorizer refuses a node
+    what belongs to a pod until its graph has seen the pod bound to the node,
+    which can lag the binding by a moment.
+    """
+    return f"{kind} {namespace}/{name}: {error.status} {error.reason}"
 
 
 class AddressPool:
@@ -206,7 +217,7 @@ class NodeAgent:
         except ApiException as error:
             if error.status == 404:
                 return None
-            raise
+            raise containerenv.EnvError(_refused(kind, namespace, name, error)) from error
 
     def files(self, kind: str, namespace: str, name: str) -> dict[str, bytes] | None:
         """Volume contents: a Secret's data, or a ConfigMap's data and binaryData."""
@@ -221,7 +232,7 @@ class NodeAgent:
         except ApiException as error:
             if error.status == 404:
                 return None
-            raise
+            raise VolumeError(_refused(kind, namespace, name, error)) from error
 
     def token(self, pod: Mapping[str, Any], audience: str | None, expiration_seconds: int) -> str:
         """A ServiceAccount token bound to the pod, through TokenRequest as the kubelet asks."""
@@ -236,9 +247,14 @@ class NodeAgent:
             )
         )
         account = pod["spec"].get("serviceAccountName") or "default"
-        issued = self.core.create_namespaced_service_account_token(
-            account, meta["namespace"], request
-        )
+        try:
+            issued = self.core.create_namespaced_service_account_token(
+                account, meta["namespace"], request
+            )
+        except ApiException as error:
+            raise VolumeError(
+                _refused("token of serviceaccount", meta["namespace"], account, error)
+            ) from error
         token: str = issued.status.token
         return token
 
