@@ -154,9 +154,7 @@ def test_a_training_image_that_cannot_be_pulled_fails_the_run_and_stops_its_job(
 def test_no_credential_appears_in_status_events_logs_or_pod_specs(
     scenario: Scenario, platform: Platform
 ) -> None:
-    champion = scenario.bootstrap_champion()
-    scenario.serve(champion)
-    scenario.write_day("good", seed=31)
+    scenario.serve_first_champion("good", seed=31)
     scenario.modelretrain()
     name = scenario.trigger("audit")
     run = scenario.wait_phase(name, timeout=240)

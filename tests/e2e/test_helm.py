@@ -45,8 +45,7 @@ def _env(pod: dict[str, Any]) -> dict[str, str]:
 def test_an_upgrade_during_a_run_lets_the_run_finish(
     scenario: Scenario, platform: Platform
 ) -> None:
-    scenario.serve(scenario.bootstrap_champion())
-    scenario.write_day("good", seed=41)
+    scenario.serve_first_champion("good", seed=41)
     slow_training = training(
         "sh", "-c", "sleep 6 && exec python -m autoretrain.train --label churned"
     )

@@ -22,8 +22,7 @@ def test_one_replica_leads_and_the_other_finishes_its_run_when_it_dies(
     assert len(pods) == 2
     leader = platform.leader()
     assert leader in pods
-    scenario.serve(scenario.bootstrap_champion())
-    scenario.write_day("good", seed=51)
+    scenario.serve_first_champion("good", seed=51)
     scenario.modelretrain(
         training=training("sh", "-c", "sleep 6 && exec python -m autoretrain.train --label churned")
     )

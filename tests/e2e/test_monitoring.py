@@ -36,9 +36,7 @@ def _live_quality(s: Scenario) -> dict[str, Any]:
 def test_the_champion_is_backtested_on_its_own_labelled_traffic(
     scenario: Scenario, traffic: LoadGenerator
 ) -> None:
-    champion = scenario.bootstrap_champion()
-    scenario.serve(champion)
-    scenario.write_day("good", seed=21)
+    champion = scenario.serve_first_champion("good", seed=21)
     labels_uri = f"s3://{scenario.bucket}/labels/"
     scenario.modelretrain(
         monitoring={

@@ -141,8 +141,7 @@ def test_a_teams_trainer_and_the_plugin_through_promotions_a_rollback_and_an_abo
     scenario: Scenario, trainer: Trainer
 ) -> None:
     s = scenario
-    s.serve(s.bootstrap_champion())
-    s.write_day("good", seed=7)
+    s.serve_first_champion("good", seed=7)
     _policy(s, trainer)
 
     # 1. The team's own trainer, started from the plugin, gated and promoted directly.

@@ -18,8 +18,6 @@ def serve_with_canary(
     world: World, day: data.Scenario, canary: dict[str, Any], online: dict[str, Any], **spec: Any
 ) -> str:
     """Serve a champion, write ``day``'s data and apply the policy; the champion's version."""
-    champion = world.bootstrap_champion()
-    world.serve(champion)
-    world.write_day(day, seed=21)
+    champion = world.serve_first_champion(day, seed=21)
     world.modelretrain(canary=canary, gates={"offline": AUC_GATE, "online": online}, **spec)
     return champion.version

@@ -61,6 +61,11 @@ def judged(verdict: str, reason: str = "roc_auc 0.81") -> BacktestMessage:
     return BacktestMessage(version=LIVE.version, coverage=COVERAGE, gate=gate)
 
 
+def live_condition(decision: PolicyDecision) -> tuple[str, str] | None:
+    found = find_condition(decision.status.conditions, "LiveQuality")
+    return (found.status, found.reason) if found else None
+
+
 def created(decision: PolicyDecision) -> list[act.CreateBacktestJob]:
     return [a for a in decision.actions if isinstance(a, act.CreateBacktestJob)]
 
@@ -90,11 +95,7 @@ def test_a_passed_backtest_becomes_live_quality_once() -> None:
     quality = decision.status.live_quality
     assert quality is not None and quality.verdict == "Passed"
     assert quality.coverage == COVERAGE and quality.metrics == {"roc_auc": 0.81}
-    condition = find_condition(decision.status.conditions, "LiveQuality")
-    assert condition is not None and (condition.status, condition.reason) == (
-        "True",
-        "LiveQualityHolds",
-    )
+    assert live_condition(decision) == ("True", "LiveQualityHolds")
     assert [e.reason for e in decision.actions if isinstance(e, act.Emit)] == ["Backtested"]
     again = look(finished(-HOUR, judged("Passed")), status=decision.status)
     assert not [e for e in again.actions if isinstance(e, act.Emit)]
@@ -102,11 +103,7 @@ def test_a_passed_backtest_becomes_live_quality_once() -> None:
 
 def test_a_regressed_champion_is_a_warning_and_a_false_condition() -> None:
     decision = look(finished(-HOUR, judged("Rejected", "roc_auc.vsChampion: drop 0.07")))
-    condition = find_condition(decision.status.conditions, "LiveQuality")
-    assert condition is not None and (condition.status, condition.reason) == (
-        "False",
-        "LiveQualityRegressed",
-    )
+    assert live_condition(decision) == ("False", "LiveQualityRegressed")
     (news,) = [e for e in decision.actions if isinstance(e, act.Emit)]
     assert (news.type, news.reason) == ("Warning", "LiveQualityRegressed")
     assert "drop 0.07" in news.message
@@ -119,21 +116,13 @@ def test_no_matured_label_and_a_failed_backtest_say_so_but_judge_nothing() -> No
     waiting = look(finished(-HOUR, early))
     quality = waiting.status.live_quality
     assert quality is not None and quality.verdict is None and "0 matured" in quality.reason
-    condition = find_condition(waiting.status.conditions, "LiveQuality")
-    assert condition is not None and (condition.status, condition.reason) == (
-        "Unknown",
-        "NotJudged",
-    )
+    assert live_condition(waiting) == ("Unknown", "NotJudged")
 
     failure = FailureReport(error="configuration error: the labels have no column 'id'")
     failed = look(finished(-HOUR, failure, outcome="Failed"))
     quality = failed.status.live_quality
     assert quality is not None and quality.coverage is None and "'id'" in quality.reason
-    condition = find_condition(failed.status.conditions, "LiveQuality")
-    assert condition is not None and (condition.status, condition.reason) == (
-        "Unknown",
-        "BacktestFailed",
-    )
+    assert live_condition(failed) == ("Unknown", "BacktestFailed")
     assert "BacktestFailed" in [e.reason for e in failed.actions if isinstance(e, act.Emit)]
 
 

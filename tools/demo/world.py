@@ -160,6 +160,16 @@ class World:
         _FIRST_MODELS[self.platform.s3_endpoint] = version_folder_uri(self.store_uri, FIRST_VERSION)
         return champion
 
+    def serve_first_champion(
+        self, day: data.Scenario | None = None, seed: int = 0
+    ) -> ModelVersionRef:
+        """Promote and serve the first champion, then deliver ``day``'s data if named."""
+        champion = self.bootstrap_champion()
+        self.serve(champion)
+        if day is not None:
+            self.write_day(day, seed)
+        return champion
+
     def _copy_first_model(self) -> ModelVersionRef | None:
         """A copy of the first model an earlier world of this process trained, if any.
 

@@ -14,12 +14,8 @@ from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.modelretrain import ModelRetrainSpec, ModelRetrainStatus
 from autoretrain.handlers import observe
 from autoretrain.handlers.context import Context
-from autoretrain.kube.manifests import (
-    BACKTEST_STEP,
-    MODEL_RETRAIN_LABEL,
-    SCHEDULED_TIME_ANNOTATION,
-    STEP_LABEL,
-)
+from autoretrain.kube.backtest_job import BACKTEST_STEP, SCHEDULED_TIME_ANNOTATION
+from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL, STEP_LABEL
 from autoretrain.lifecycle.backtests import BacktestView
 from autoretrain.store.registry import ModelRegistry
 

@@ -28,7 +28,7 @@ from autoretrain.api.modelretrain import (
 from autoretrain.api.policy import RunPolicy
 from autoretrain.handlers import backtests, failures, observe, operator_metrics, stores
 from autoretrain.handlers.context import Context
-from autoretrain.kube import manifests
+from autoretrain.kube import backtest_job
 from autoretrain.kube.client import KubeApiError
 from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL
 from autoretrain.lifecycle import actions as act
@@ -235,7 +235,7 @@ def _act(
                 ctx.kube.delete("ModelRetrainRun", namespace, run_name)
             case act.CreateBacktestJob():
                 assert spec is not None, "backtests start only from a spec the models accept"
-                job = manifests.backtest_job(
+                job = backtest_job.manifest(
                     spec, mr, action.name, action.scheduled_time, action.champion, action.replaced
                 )
                 ctx.kube.create("Job", namespace, job)

@@ -22,9 +22,10 @@ from autoretrain.handlers import leadership, modelretrains, operator_metrics, ru
 from autoretrain.handlers.changes import WatchNews
 from autoretrain.handlers.context import Context
 from autoretrain.handlers.workqueue import DEFAULT_WORKERS, Key, WorkQueue
+from autoretrain.kube.backtest_job import BACKTEST_STEP
 from autoretrain.kube.client import ApiKube
 from autoretrain.kube.kinds import KINDS
-from autoretrain.kube.manifests import BACKTEST_STEP, MODEL_RETRAIN_LABEL, RUN_LABEL, STEP_LABEL
+from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL, RUN_LABEL, STEP_LABEL
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 import copy
 import json
 import os
-from datetime import datetime
 from typing import Any
 
 from autoretrain.api.common import API_VERSION, ModelVersionRef
-from autoretrain.api.gates import GateCheck
 from autoretrain.api.naming import canary_deployment_name, gate_job_name, training_job_name
 from autoretrain.api.pods import (
-    BACKTESTS_FOLDER,
     GATE_REPORT_FILE,
     DataRange,
     PodEnv,
@@ -30,10 +27,6 @@ Obj = dict[str, Any]
 RUN_LABEL = "autoretrain.io/run"
 MODEL_RETRAIN_LABEL = "autoretrain.io/model-retrain"
 STEP_LABEL = "autoretrain.io/step"
-#: The step label of backtest Jobs, which belong to the ModelRetrain rather than a run.
-BACKTEST_STEP = "backtest"
-#: On a backtest Job: the schedule tick it is for (RFC 3339).
-SCHEDULED_TIME_ANNOTATION = "autoretrain.io/scheduled-time"
 #: The image of the gate runner when the ModelRetrain names none: the operator's own.
 DEFAULT_RUNNER_IMAGE = os.environ.get(
     "AUTORETRAIN_RUNNER_IMAGE", "ghcr.io/autoretrain/autoretrain:0.1.0"
@@ -48,12 +41,12 @@ _CONTAINER_SECURITY = {
 }
 
 
-def owner_reference(run: Obj) -> Obj:
+def owner_reference(owner: Obj, kind: str = "ModelRetrainRun") -> Obj:
     return {
         "apiVersion": API_VERSION,
-        "kind": "ModelRetrainRun",
-        "name": run["metadata"]["name"],
-        "uid": run["metadata"]["uid"],
+        "kind": kind,
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
         "controller": True,
         "blockOwnerDeletion": True,
     }
@@ -84,13 +77,35 @@ def _with_env(container: Obj, env: dict[str, str], secret: str | None) -> Obj:
     return updated
 
 
+def _secret(spec: RunPolicy) -> str | None:
+    return spec.artifacts.secret_ref.name if spec.artifacts.secret_ref else None
+
+
+def runner_container(spec: RunPolicy, name: str, module: str, env: dict[str, str]) -> Obj:
+    """A restricted container of the runner image running ``python -m module``."""
+    return _restricted(
+        _with_env(
+            {
+                "name": name,
+                "image": spec.gates.image or DEFAULT_RUNNER_IMAGE,
+                "command": ["python", "-m", module],
+                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+            },
+            env,
+            _secret(spec),
+        )
+    )
+
+
 def _job(run: Obj, name: str, step: str, pod_spec: Obj, backoff: int, deadline: int) -> Obj:
     owner = owner_reference(run)
     labels = _labels(run, step)
-    return _job_of(run["metadata"]["namespace"], name, labels, owner, pod_spec, backoff, deadline)
+    return job_manifest(
+        run["metadata"]["namespace"], name, labels, owner, pod_spec, backoff, deadline
+    )
 
 
-def _job_of(
+def job_manifest(
     namespace: str,
     name: str,
     labels: dict[str, str],
@@ -120,7 +135,7 @@ def _job_of(
     }
 
 
-def _champion_env(champion: ModelVersionRef | None) -> dict[str, str]:
+def champion_env(champion: ModelVersionRef | None) -> dict[str, str]:
     return {
         PodEnv.CHAMPION_URI: champion.uri if champion else "",
         PodEnv.CHAMPION_SHA256: champion.sha256 if champion else "",
@@ -141,7 +156,7 @@ def training_job(
         PodEnv.TRAIN_URI: spec.data.train,
         PodEnv.HOLDOUT_URI: spec.data.holdout,
         **window.to_env(),
-        **_champion_env(champion),
+        **champion_env(champion),
     }
     secret = spec.artifacts.secret_ref.name if spec.artifacts.secret_ref else None
     pod_spec = template["spec"]
@@ -185,21 +200,10 @@ def gate_job(
         PodEnv.HOLDOUT_URI: spec.data.holdout,
         PodEnv.GATES: json.dumps(spec.gates.offline.to_wire(), separators=(",", ":")),
         PodEnv.REPORT_URI: version_folder_uri(spec.artifacts.uri, name) + GATE_REPORT_FILE,
-        **_champion_env(champion),
+        **champion_env(champion),
     }
-    secret = spec.artifacts.secret_ref.name if spec.artifacts.secret_ref else None
-    container = _restricted(
-        _with_env(
-            {
-                "name": "gate",
-                "image": spec.gates.image or DEFAULT_RUNNER_IMAGE,
-                "command": ["python", "-m", "autoretrain.gates"],
-                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
-            },
-            env,
-            secret,
-        )
-    )
+    secret = _secret(spec)
+    container = runner_container(spec, "gate", "autoretrain.gates", env)
     customs = [
         _restricted(
             _with_env(
@@ -229,73 +233,6 @@ def gate_job(
             ]
         ),
     )
-
-
-def backtest_job(
-    spec: RunPolicy,
-    model_retrain: Obj,
-    name: str,
-    tick: datetime,
-    champion: ModelVersionRef,
-    replaced: ModelVersionRef | None,
-) -> Obj:
-    """The Job that judges the champion on its labelled traffic; the ModelRetrain owns it."""
-    monitoring = spec.monitoring
-    assert monitoring is not None and monitoring.labels is not None and monitoring.backtest
-    labels, offline = monitoring.labels, spec.gates.offline
-    metrics = monitoring.backtest.metrics
-    kept = [c for c in offline.checks if c.custom is None and (metrics is None or c.metric is None)]
-    # The version passed the lineage and dependency checks when it was promoted; what is
-    # asked now is how it does on its traffic.
-    gates = offline.model_copy(
-        update={
-            "checks": [*kept, *(GateCheck(metric=m) for m in metrics or ())],
-            "dependency_change": "Ignore",
-        }
-    )
-    report = f"{version_folder_uri(spec.artifacts.uri, champion.version)}{BACKTESTS_FOLDER}"
-    env = {
-        PodEnv.VERSION: champion.version,
-        PodEnv.PREDICTION_LOG_URI: monitoring.prediction_log.uri,
-        PodEnv.LABELS_URI: labels.uri,
-        PodEnv.LABELS_ID_COLUMN: labels.id_column,
-        PodEnv.LABELS_TIMESTAMP_COLUMN: labels.timestamp_column or "",
-        PodEnv.LABELS_MATURITY: labels.maturity,
-        PodEnv.CANDIDATE_URI: champion.uri,
-        PodEnv.CANDIDATE_SHA256: champion.sha256,
-        PodEnv.GATES: json.dumps(gates.to_wire(), separators=(",", ":")),
-        PodEnv.REPORT_URI: f"{report}{int(tick.timestamp())}/report.json",
-        **_champion_env(replaced),
-    }
-    secret = spec.artifacts.secret_ref.name if spec.artifacts.secret_ref else None
-    container = _restricted(
-        _with_env(
-            {
-                "name": "backtest",
-                "image": spec.gates.image or DEFAULT_RUNNER_IMAGE,
-                "command": ["python", "-m", "autoretrain.gates.backtest"],
-                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
-            },
-            env,
-            secret,
-        )
-    )
-    meta = model_retrain["metadata"]
-    owner = {
-        "apiVersion": API_VERSION,
-        "kind": "ModelRetrain",
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-    job_labels = {MODEL_RETRAIN_LABEL: meta["name"], STEP_LABEL: BACKTEST_STEP}
-    job = _job_of(
-        meta["namespace"], name, job_labels, owner, {"containers": [container]},
-        backoff=0, deadline=spec.training.active_deadline_seconds,
-    )  # fmt: skip
-    job["metadata"]["annotations"] = {SCHEDULED_TIME_ANNOTATION: tick.isoformat()}
-    return job
 
 
 def custom_container_name(check: str) -> str:

@@ -55,46 +55,32 @@ def backtest_job_name(model_retrain: str, tick: datetime) -> str:
 
 def _quality(view: BacktestView, champion: Champion | None, now: datetime) -> LiveQuality:
     state = view.state
-    version = champion.version if champion else ""
-    if state.outcome == "Failed":
-        why = state.reason or "the backtest Job failed"
-        try:
-            message = BacktestMessage.from_termination_message(state.message)
-        except ReportError as error:
-            why = f"{why}: {error}" if state.message else why
-        else:
-            version = message.version
-        return LiveQuality(version=version, backtest=state.name, judged_at=now, reason=why)
+    seen = LiveQuality(
+        version=champion.version if champion else "", backtest=state.name, judged_at=now
+    )
     try:
         message = BacktestMessage.from_termination_message(state.message)
     except ReportError as error:
-        return LiveQuality(
-            version=version, backtest=state.name, judged_at=now, reason=f"no report: {error}"
-        )
+        why = state.reason or "the backtest Job failed" if state.outcome == "Failed" else ""
+        detail = f"{why}: {error}" if why and state.message else why or f"no report: {error}"
+        return seen.replace(reason=detail)
+    seen = seen.replace(version=message.version, replaced=message.replaced)
+    if state.outcome == "Failed":
+        return seen.replace(reason=state.reason or "the backtest Job failed")
     coverage, gate = message.coverage, message.gate
     if gate is None:
-        reason = (
-            f"no labelled prediction older than the maturity yet: {coverage.matured} matured, "
-            f"{coverage.labelled} labelled of {coverage.logged} logged"
-        )
-        return LiveQuality(
-            version=message.version,
-            replaced=message.replaced,
-            backtest=state.name,
-            judged_at=now,
+        return seen.replace(
             coverage=coverage,
-            reason=reason,
+            reason=(
+                f"no labelled prediction older than the maturity yet: {coverage.matured} "
+                f"matured, {coverage.labelled} labelled of {coverage.logged} logged"
+            ),
         )
-    metrics = {c.name: c.value for c in gate.checks if c.value is not None and "." not in c.name}
-    return LiveQuality(
-        version=message.version,
-        replaced=message.replaced,
-        backtest=state.name,
-        judged_at=now,
+    return seen.replace(
         coverage=coverage,
         verdict=gate.verdict if gate.verdict != "Inconclusive" else None,
         reason=gate.reason,
-        metrics=metrics,
+        metrics={c.name: c.value for c in gate.checks if c.value is not None and "." not in c.name},
     )
 
 
