@@ -1,5 +1,6 @@
-"""After promotion: the champion's traffic is logged, labels arrive, and a scheduled backtest
-Job judges it against the champion it replaced, all on the local cluster and its S3 server."""
+"""After promotion: the champion's traffic is logged, labels arrive, a scheduled backtest Job
+judges it against the champion it replaced, and a regression starts a Degradation run, all on
+the local cluster and its S3 server."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _live_quality(s: Scenario) -> dict[str, Any]:
     return quality | {"conditions": status.get("conditions") or []}
 
 
-def test_the_champion_is_backtested_on_its_own_labelled_traffic(
+def test_a_champion_that_regresses_on_its_own_labelled_traffic_is_retrained(
     scenario: Scenario, traffic: LoadGenerator
 ) -> None:
     champion = scenario.serve_first_champion("good", seed=21)
@@ -42,7 +43,8 @@ def test_the_champion_is_backtested_on_its_own_labelled_traffic(
         monitoring={
             "predictionLog": {"uri": f"{scenario.store_uri}predictions/", "flushInterval": "1s"},
             "labels": {"uri": labels_uri, "idColumn": "request", "maturity": "0s"},
-            "backtest": {"schedule": "* * * * *"},
+            # A bound no churn model reaches on live traffic: the champion regresses.
+            "backtest": {"schedule": "* * * * *", "metrics": [{"metric": "roc_auc", "min": 0.99}]},
         }
     )
     name = scenario.trigger("monitored")
@@ -72,10 +74,13 @@ def test_the_champion_is_backtested_on_its_own_labelled_traffic(
         what=lambda: f"a backtest of {name} on its labels: {_live_quality(scenario)}",
     )
     assert (quality["version"], quality["replaced"]) == (name, champion.version)
-    assert quality["verdict"] in ("Passed", "Rejected"), quality
-    assert "roc_auc" in quality["metrics"], quality
+    assert quality["verdict"] == "Rejected", quality
+    assert 0.5 < quality["metrics"]["roc_auc"] < 0.99, quality
     (condition,) = [c for c in quality["conditions"] if c["type"] == "LiveQuality"]
-    assert condition["status"] == ("True" if quality["verdict"] == "Passed" else "False")
+    assert (condition["status"], condition["reason"]) == ("False", "LiveQualityRegressed")
+    retrain = scenario.run(f"churn-d-{quality['backtest'].rsplit('-', 1)[1]}")
+    assert retrain["spec"]["trigger"] == "Degradation"
+    assert quality["backtest"] in retrain["spec"]["triggerValue"]
     # The Job ran in a pod from the image, with the Secret's keys, and left its report in S3.
     tick = quality["backtest"].rsplit("-", 1)[1]
     store = open_store(scenario.store_uri, scenario.s3_env)

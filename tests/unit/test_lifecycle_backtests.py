@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from autoretrain.api.common import ModelVersionRef, find_condition
 from autoretrain.api.gates import GateCheckResult
@@ -12,7 +14,7 @@ from autoretrain.api.pods import BacktestMessage, FailureReport, GateVerdictMess
 from autoretrain.lifecycle import actions as act
 from autoretrain.lifecycle.backtests import BacktestView, backtest_job_name
 from autoretrain.lifecycle.observed import JobState
-from autoretrain.lifecycle.policy import PolicyDecision, PolicyInput, decide
+from autoretrain.lifecycle.policy import PolicyDecision, PolicyInput, RunView, decide
 from tests.support.lifecycle import CANDIDATE, CHAMPION, T0, spec
 
 HOUR = timedelta(hours=1)
@@ -25,28 +27,30 @@ LIVE = Champion(version=CANDIDATE.version, uri=CANDIDATE.uri, sha256=CANDIDATE.s
 COVERAGE = LabelCoverage(logged=900, matured=800, labelled=760)
 
 
-def look(
+def look_input(
     *backtests: BacktestView,
     status: ModelRetrainStatus | None = None,
     champion: Champion | None = LIVE,
     at: timedelta = timedelta(seconds=5),
     monitoring: dict[str, object] | None = MONITORING,
-) -> PolicyDecision:
-    return decide(
-        PolicyInput(
-            name="churn",
-            generation=1,
-            created_at=T0 - 3 * HOUR,
-            spec=spec(**({"monitoring": monitoring} if monitoring else {})),
-            status=status or ModelRetrainStatus(last_backtest_time=T0 - HOUR),
-            runs=(),
-            champion=champion,
-            trigger=None,
-            now=T0 + at,
-            replaced=CHAMPION,
-            backtests=backtests,
-        )
+) -> PolicyInput:
+    return PolicyInput(
+        name="churn",
+        generation=1,
+        created_at=T0 - 3 * HOUR,
+        spec=spec(**({"monitoring": monitoring} if monitoring else {})),
+        status=status or ModelRetrainStatus(last_backtest_time=T0 - HOUR),
+        runs=(),
+        champion=champion,
+        trigger=None,
+        now=T0 + at,
+        replaced=CHAMPION,
+        backtests=backtests,
     )
+
+
+def look(*backtests: BacktestView, **given: Any) -> PolicyDecision:
+    return decide(look_input(*backtests, **given))
 
 
 def finished(tick: timedelta, message: object, outcome: str = "Succeeded") -> BacktestView:
@@ -133,3 +137,47 @@ def test_only_the_newest_three_finished_backtests_are_kept() -> None:
     assert deleted == {v.state.name for v in views[3:]}
     quality = decision.status.live_quality
     assert isinstance(quality, LiveQuality) and quality.backtest == views[0].state.name
+
+
+def _runs(decision: PolicyDecision) -> list[act.CreateRun]:
+    return [a for a in decision.actions if isinstance(a, act.CreateRun)]
+
+
+def test_a_regression_starts_one_degradation_run_with_its_evidence() -> None:
+    regressed = finished(-HOUR, judged("Rejected", "roc_auc.vsChampion: drop 0.07"))
+    decision = look(regressed)
+    (run,) = _runs(decision)
+    assert run.trigger == "Degradation" and run.name == "churn-d-" + str(
+        int((T0 - HOUR).timestamp())
+    )
+    assert run.trigger_value is not None
+    assert regressed.state.name in run.trigger_value and "drop 0.07" in run.trigger_value
+    assert decision.status.last_degradation == regressed.state.name
+    assert not _runs(look(regressed, status=decision.status))  # once per backtest
+
+
+def test_a_regression_waits_for_a_forbidden_concurrent_run_and_never_starts_while_suspended() -> (
+    None
+):
+    regressed = finished(-HOUR, judged("Rejected"))
+    suspended = decide(
+        replace(look_input(regressed), spec=spec(monitoring=MONITORING, suspend=True))
+    )
+    assert not _runs(suspended) and suspended.status.last_degradation is None
+    busy = replace(
+        look_input(regressed),
+        spec=spec(monitoring=MONITORING, concurrencyPolicy="Forbid"),
+        runs=(RunView("churn-m-1", "Training", T0 - HOUR),),
+    )
+    waiting = decide(busy)
+    assert not _runs(waiting) and waiting.status.last_degradation is None
+    assert waiting.requeue_after is not None and waiting.requeue_after <= 2.0
+    freed = decide(replace(busy, runs=(), status=waiting.status))
+    assert [r.trigger for r in _runs(freed)] == ["Degradation"]
+
+
+def test_retraining_on_a_regression_can_be_turned_off() -> None:
+    quiet = {**MONITORING, "backtest": {"schedule": "0 * * * *", "retrainOnRegression": False}}
+    decision = look(finished(-HOUR, judged("Rejected")), monitoring=quiet)
+    assert not _runs(decision)
+    assert decision.status.live_quality is not None

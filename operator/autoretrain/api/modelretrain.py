@@ -202,6 +202,10 @@ class ModelRetrainStatus(ApiModel):
     last_backtest_time: datetime | None = Field(
         default=None, description="The scheduled time of the latest backtest."
     )
+    last_degradation: str | None = Field(
+        default=None,
+        description="The backtest whose regression started the latest Degradation run.",
+    )
 
 
 class ModelRetrain(TopLevelObject):

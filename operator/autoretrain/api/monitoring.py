@@ -99,6 +99,14 @@ class Backtest(ApiModel):
     schedule: CronSchedule = Field(
         description="Cron schedule of backtests in UTC, e.g. '0 * * * *'.",
     )
+    retrain_on_regression: bool = Field(
+        default=True,
+        description=(
+            "Start a run (trigger Degradation) when a backtest finds the champion regressed, "
+            "under the concurrencyPolicy and not while suspended. The run's triggerValue "
+            "holds the evidence."
+        ),
+    )
     metrics: list[MetricCheck] | None = Field(
         default=None,
         max_length=32,

@@ -31,7 +31,7 @@ KIND = "ModelRetrainRun"
 #: Room for the "-train" and "-gate" Jobs and their pods' generated suffixes.
 MAX_NAME_LENGTH = 52
 
-RunTrigger = Literal["Schedule", "Manual"]
+RunTrigger = Literal["Schedule", "Manual", "Degradation"]
 
 
 class ModelRetrainRunSpec(ApiModel):
@@ -47,8 +47,8 @@ class ModelRetrainRunSpec(ApiModel):
                     "fieldPath": ".scheduledTime",
                 },
                 {
-                    "rule": "self.trigger != 'Manual' || has(self.triggerValue)",
-                    "message": "a Manual run needs triggerValue",
+                    "rule": "self.trigger == 'Schedule' || has(self.triggerValue)",
+                    "message": "a Manual or Degradation run needs triggerValue",
                     "fieldPath": ".triggerValue",
                 },
             ]
@@ -57,7 +57,10 @@ class ModelRetrainRunSpec(ApiModel):
 
     model_retrain: ObjectName = Field(description="Name of the ModelRetrain that started it.")
     trigger: RunTrigger = Field(
-        description="Schedule (a cron tick) or Manual (the autoretrain.io/trigger annotation)."
+        description=(
+            "Schedule (a cron tick), Manual (the autoretrain.io/trigger annotation) or "
+            "Degradation (a backtest found the champion regressed on its own traffic)."
+        )
     )
     scheduled_time: datetime | None = Field(
         default=None, description="The schedule tick this run is for (Schedule runs)."
@@ -65,7 +68,10 @@ class ModelRetrainRunSpec(ApiModel):
     trigger_value: str | None = Field(
         default=None,
         max_length=1024,
-        description="The autoretrain.io/trigger annotation value that started it (Manual runs).",
+        description=(
+            "The autoretrain.io/trigger annotation value that started it (Manual runs), or the "
+            "backtest and its finding (Degradation runs)."
+        ),
     )
     model_retrain_generation: int = Field(
         ge=1,
@@ -88,8 +94,8 @@ class ModelRetrainRunSpec(ApiModel):
     def _trigger_fields(self) -> Self:
         if self.trigger == "Schedule" and self.scheduled_time is None:
             raise ValueError("a Schedule run needs scheduledTime")
-        if self.trigger == "Manual" and self.trigger_value is None:
-            raise ValueError("a Manual run needs triggerValue")
+        if self.trigger != "Schedule" and self.trigger_value is None:
+            raise ValueError("a Manual or Degradation run needs triggerValue")
         return self
 
 

@@ -94,11 +94,11 @@ def explain(run: ModelRetrainRun) -> str:
     """The run's story: what was trained, what judged it, how it ended, and what next."""
     status = run.current_status
     lines = []
-    trigger = (
-        f"started by the trigger {run.spec.trigger_value!r}"
-        if run.spec.trigger == "Manual"
-        else f"started by the schedule tick of {run.spec.scheduled_time}"
-    )
+    trigger = {
+        "Manual": f"started by the trigger {run.spec.trigger_value!r}",
+        "Degradation": f"started because a backtest found the champion regressed "
+        f"({run.spec.trigger_value})",
+    }.get(run.spec.trigger, f"started by the schedule tick of {run.spec.scheduled_time}")
     baseline = status.champion.version if status.champion else "no champion yet"
     lines.append(f"Run {run.name} was {trigger}, against {baseline}.")
     training = status.training

@@ -94,7 +94,7 @@ def run_view(run: ModelRetrainRun, now: datetime) -> str:
     status = run.current_status
     spec = run.spec
     steps = len(spec.policy.canary.steps) if spec.policy and spec.policy.canary else None
-    trigger = spec.trigger_value if spec.trigger == "Manual" else _stamp(spec.scheduled_time)
+    trigger = spec.trigger_value if spec.trigger != "Schedule" else _stamp(spec.scheduled_time)
     rows = [
         ("Run", f"{run.name} ({spec.trigger} {trigger})"),
         ("Phase", status.phase + (f"  {_canary_line(steps, status)}" if status.canary else "")),

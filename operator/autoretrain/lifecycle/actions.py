@@ -8,6 +8,7 @@ from typing import Literal
 
 from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.pods import DataRange
+from autoretrain.api.run import RunTrigger
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Emit:
 @dataclass(frozen=True)
 class CreateRun:
     name: str
-    trigger: Literal["Schedule", "Manual"]
+    trigger: RunTrigger
     scheduled_time: datetime | None = None
     trigger_value: str | None = None
 

@@ -114,6 +114,24 @@ def _news(quality: LiveQuality) -> Emit:
     return Emit("Normal", "Backtested", f"{quality.version}: {quality.reason or 'passed'}")
 
 
+def regression(
+    spec: ModelRetrainSpec, status: ModelRetrainStatus, decided: BacktestDecision
+) -> LiveQuality | None:
+    """The latest backtest's finding when it is a regression no run was started for yet."""
+    plan = spec.monitoring.backtest if spec.monitoring else None
+    quality = (decided.update or {}).get("live_quality", status.live_quality)
+    if plan is None or not plan.retrain_on_regression or not isinstance(quality, LiveQuality):
+        return None
+    if quality.verdict != "Rejected" or quality.backtest == status.last_degradation:
+        return None
+    return quality
+
+
+def evidence(quality: LiveQuality) -> str:
+    """What a Degradation run records of the backtest that started it."""
+    return f"{quality.backtest}: {quality.version} regressed: {quality.reason}"
+
+
 def decide(
     name: str,
     generation: int,

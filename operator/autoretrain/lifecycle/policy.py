@@ -188,6 +188,14 @@ def decide(p: PolicyInput) -> PolicyDecision:
     update.update(tested.update or {})
     if tested.requeue_after is not None:
         requeue = min(requeue, tested.requeue_after)
+    regressed = backtesting.regression(spec, status, tested)
+    if regressed is not None and not spec.suspend:
+        run = CreateRun(
+            schedule.degradation_run_name(p.name, regressed.backtest),
+            "Degradation",
+            trigger_value=backtesting.evidence(regressed)[:RECORDED_TRIGGER_LENGTH],
+        )
+        start(run, "last_degradation", regressed.backtest)
 
     actions += _prune(spec, p.runs)
     actions += _store_news(p)

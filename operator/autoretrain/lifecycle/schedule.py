@@ -99,6 +99,15 @@ def manual_run_name(model_retrain: str, trigger_value: str) -> str:
     return f"{model_retrain}-m-{digest}"
 
 
+def degradation_run_name(model_retrain: str, backtest: str) -> str:
+    """One run per backtest that found the champion regressed.
+
+    >>> degradation_run_name("churn", "churn-backtest-1796288400")
+    'churn-d-1796288400'
+    """
+    return f"{model_retrain}-d-{backtest.rsplit('-', 1)[-1]}"
+
+
 def data_window(window: DataWindow | None, end: datetime) -> DataRange:
     """The training data a run covers, ending at its scheduled time; empty without a window.
 
