@@ -75,7 +75,7 @@ class EndpointWatch(threading.Thread):
         while not self.stopping.is_set():
             try:
                 listing = self.discovery.list_namespaced_endpoint_slice(
-                    self.namespace, label_selector=self.selector
+                    self.namespace, label_selector=self.selector, _request_timeout=30
                 )
                 slices = {s.metadata.name: s for s in listing.items}
                 self._set(slices)
@@ -85,6 +85,8 @@ class EndpointWatch(threading.Thread):
                     label_selector=self.selector,
                     resource_version=listing.metadata.resource_version,
                     timeout_seconds=30,
+                    # Not forever on a half-open connection to an API server that restarted.
+                    _request_timeout=45,
                 ):
                     if self.stopping.is_set():
                         return

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +54,16 @@ def run(api: client.ApiClient, path: Path) -> None:
     core = client.CoreV1Api(api)
     while True:
         try:
-            listing = core.list_pod_for_all_namespaces()
+            listing = core.list_pod_for_all_namespaces(_request_timeout=30)
             pods = {p.metadata.uid: api.sanitize_for_serialization(p) for p in listing.items}
             write(path, pods)
             for event in watch.Watch().stream(
                 core.list_pod_for_all_namespaces,
                 resource_version=listing.metadata.resource_version,
                 timeout_seconds=60,
+                # A watch on an API server that was frozen or killed can hang on a
+                # half-open connection; Prometheus would then never see a new pod.
+                _request_timeout=75,
             ):
                 pod = api.sanitize_for_serialization(event["object"])
                 if event["type"] == "DELETED":
@@ -69,6 +73,7 @@ def run(api: client.ApiClient, path: Path) -> None:
                 write(path, pods)
         except Exception:
             log.exception("pod watch failed; listing again")
+            time.sleep(1)
 
 
 def main() -> None:
