@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
-from autoretrain.handlers.workqueue import Key, WorkQueue
+from autoretrain.handlers.context import Key
+from autoretrain.handlers.workqueue import WorkQueue
 
 TARGET_SECONDS_FOR_1000 = 15.0
 

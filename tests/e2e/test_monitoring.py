@@ -1,6 +1,6 @@
-"""After promotion: the champion's traffic is logged, labels arrive, a scheduled backtest Job
-judges it against the champion it replaced, and a regression starts a Degradation run, all on
-the local cluster and its S3 server."""
+"""After promotion: the champion's traffic is logged, labels arrive, and a scheduled backtest
+Job judges it against the champion it replaced. A regression starts a Degradation run; a
+promoted run still Verifying rolls back. All on the local cluster and its S3 server."""
 
 from __future__ import annotations
 
@@ -86,3 +86,45 @@ def test_a_champion_that_regresses_on_its_own_labelled_traffic_is_retrained(
     store = open_store(scenario.store_uri, scenario.s3_env)
     assert store.exists(f"versions/{name}/backtests/{tick}/report.json")
     assert store.exists(f"versions/{name}/backtests/{tick}/holdout.parquet")
+
+
+def test_a_champion_worse_than_the_one_it_replaced_is_rolled_back_when_labels_arrive(
+    scenario: Scenario, traffic: LoadGenerator
+) -> None:
+    # A join inverted the training labels; the gate checks only for catastrophes, so the
+    # candidate ships. Its traffic's labels show it worse than the champion it replaced.
+    champion = scenario.serve_first_champion("flipped_labels", seed=23)
+    labels_uri = f"s3://{scenario.bucket}/labels/"
+    scenario.modelretrain(
+        gates={"offline": {"labelColumn": data.LABEL, "checks": []}},
+        monitoring={
+            "predictionLog": {"uri": f"{scenario.store_uri}predictions/", "flushInterval": "1s"},
+            "labels": {"uri": labels_uri, "idColumn": "request", "maturity": "0s"},
+            "backtest": {
+                "schedule": "* * * * *",
+                "metrics": [{"metric": "roc_auc", "maxDropVsChampion": 0.05}],
+            },
+            "verification": {"minLabelled": 100, "timeout": "1h"},
+        },
+    )
+    name = scenario.trigger("flipped")
+    scenario.wait_phase(name, ("Verifying",), timeout=240)
+    assert scenario.served_version() == name
+    eventually(lambda: len(_logged(scenario, name)) >= 200, timeout=60, what="logged traffic")
+    logged = _logged(scenario, name)
+    truth = data.outcomes(prediction_log.inputs_of(logged), np.random.default_rng(6))
+    buffer = io.BytesIO()
+    pd.DataFrame({"request": logged["id"], data.LABEL: truth}).to_parquet(buffer, index=False)
+    open_store(labels_uri, scenario.s3_env).put("day-1.parquet", buffer.getvalue())
+
+    run = scenario.wait_phase(name, timeout=180)
+    status = run["status"]
+    assert (status["phase"], status["reason"]) == ("RolledBack", "LateLabelRegression"), status
+    assert status["liveQuality"]["regressedVsReplaced"] is True
+    assert status["liveQuality"]["coverage"]["labelled"] >= len(truth)
+    assert champion.version in status["message"]
+    eventually(
+        lambda: scenario.served_version() == champion.version, what="the replaced champion back"
+    )
+    history = scenario.registry().history()
+    assert (history[-1].action, history[-1].version) == ("Rollback", champion.version)

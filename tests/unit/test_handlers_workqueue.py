@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from autoretrain.handlers.context import Key
 from autoretrain.handlers.leadership import Elector, Timing
-from autoretrain.handlers.workqueue import Backoff, Key, Reconciler, WorkQueue
+from autoretrain.handlers.workqueue import Backoff, Reconciler, WorkQueue
 from autoretrain.kube.fake import FakeKube
 
 WAIT = 5.0  # seconds; only ever reached when a test fails

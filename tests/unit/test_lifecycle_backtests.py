@@ -181,3 +181,23 @@ def test_retraining_on_a_regression_can_be_turned_off() -> None:
     decision = look(finished(-HOUR, judged("Rejected")), monitoring=quiet)
     assert not _runs(decision)
     assert decision.status.live_quality is not None
+
+
+def test_a_verifying_run_does_not_block_and_rolls_back_instead_of_a_degradation_run() -> None:
+    checks = [GateCheckResult(name="roc_auc.vsChampion", value=0.2, verdict="Failed")]
+    gate = GateVerdictMessage(
+        verdict="Rejected", reason="roc_auc.vsChampion: drop 0.2", checks=checks
+    )
+    message = BacktestMessage(version=LIVE.version, coverage=COVERAGE, gate=gate)
+    verifying = RunView(LIVE.version, "Verifying", T0 - 2 * HOUR)
+    given = replace(
+        look_input(finished(-HOUR, message)),
+        spec=spec(monitoring=MONITORING, concurrencyPolicy="Forbid", schedule="0 * * * *"),
+        runs=(verifying,),
+        status=ModelRetrainStatus(last_backtest_time=T0 - HOUR, last_schedule_time=T0 - HOUR),
+    )
+    decision = decide(given)
+    quality = decision.status.live_quality
+    assert quality is not None and quality.regressed_vs_replaced
+    assert [r.trigger for r in _runs(decision)] == ["Schedule"]  # Verifying does not block
+    assert decision.status.last_degradation == quality.backtest  # its run rolls back instead

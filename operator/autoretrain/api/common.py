@@ -37,13 +37,15 @@ EnvName = Annotated[str, Field(max_length=128, pattern=ENV_NAME_PATTERN)]
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
-#: Phases of one run; the last four are final.
+#: Phases of one run; the last four are final. Verifying (a promoted candidate waiting for
+#: the labels of its traffic) no longer blocks other runs.
 RunPhase = Literal[
     "Pending",
     "Training",
     "Gating",
     "Canary",
     "Promoting",
+    "Verifying",
     "Succeeded",
     "Rejected",
     "RolledBack",

@@ -118,6 +118,24 @@ class Backtest(ApiModel):
     )
 
 
+class Verification(ApiModel):
+    """How a promoted candidate is held to the labels of its own traffic."""
+
+    min_labelled: int = Field(
+        default=100,
+        ge=1,
+        le=100_000_000,
+        description="Labelled predictions a backtest must have judged before its verdict counts.",
+    )
+    timeout: Annotated[Duration, Within("1m", "8760h")] = Field(
+        default="336h",
+        description=(
+            "How long after promotion the run waits for that; then it ends Succeeded with "
+            "reason Unverified and a Warning, never as Verified."
+        ),
+    )
+
+
 class Monitoring(ApiModel):
     """Live traffic after promotion."""
 
@@ -128,7 +146,12 @@ class Monitoring(ApiModel):
                     "rule": "!has(self.backtest) || has(self.labels)",
                     "message": "a backtest joins labels: set labels too",
                     "fieldPath": ".backtest",
-                }
+                },
+                {
+                    "rule": "!has(self.verification) || has(self.backtest)",
+                    "message": "verification waits for a backtest: set backtest too",
+                    "fieldPath": ".verification",
+                },
             ]
         }
     )
@@ -140,11 +163,21 @@ class Monitoring(ApiModel):
     backtest: Backtest | None = Field(
         default=None, description="Scheduled backtests of the champion. Needs labels."
     )
+    verification: Verification | None = Field(
+        default=None,
+        description=(
+            "Keep each promoted run Verifying until a backtest judged its candidate. Worse than "
+            "the champion it replaced beyond the allowed drop: the run rolls back to it and "
+            "ends RolledBack (LateLabelRegression). Needs a backtest."
+        ),
+    )
 
     @model_validator(mode="after")
     def _backtest_needs_labels(self) -> Self:
         if self.backtest is not None and self.labels is None:
             raise ValueError("a backtest joins labels: set labels too")
+        if self.verification is not None and self.backtest is None:
+            raise ValueError("verification waits for a backtest: set backtest too")
         return self
 
 
@@ -171,4 +204,8 @@ class LiveQuality(ApiModel):
     reason: str = Field(default="", description="The first failing check, or why no verdict.")
     metrics: dict[str, float] = Field(
         default_factory=dict, description="The champion's value of each metric check."
+    )
+    regressed_vs_replaced: bool = Field(
+        default=False,
+        description="Whether a comparison with the champion it replaced failed.",
     )

@@ -24,6 +24,7 @@ from autoretrain.api.common import (
     TopLevelObject,
 )
 from autoretrain.api.gates import GateCheckResult, GateVerdict
+from autoretrain.api.monitoring import LiveQuality
 from autoretrain.api.online import Measurement, MetricResult
 from autoretrain.api.policy import RunPolicy
 
@@ -229,6 +230,10 @@ class ModelRetrainRunStatus(ApiModel):
     gate: GateRecord | None = Field(default=None, description="The offline gate.")
     canary: CanaryRecord | None = Field(default=None, description="The canary.")
     promotion: PromotionRecord | None = Field(default=None, description="The promotion.")
+    live_quality: LiveQuality | None = Field(
+        default=None,
+        description="How the candidate did on its own labelled traffic after promotion.",
+    )
 
     @property
     def finished(self) -> bool:

@@ -1,4 +1,5 @@
-"""What every reconcile needs: the Kubernetes seam, the metrics backend and a clock."""
+"""What every reconcile needs: the Kubernetes seam, the metrics backend, a clock, and a way
+to have another object looked at soon."""
 
 from __future__ import annotations
 
@@ -14,8 +15,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+Key = tuple[str, str, str]
+"""(kind, namespace, name) of an object the operator reconciles."""
+
+
+def _nobody(key: Key) -> None:
+    """Without a work queue (tests, tools), the next resync finds what changed."""
+
+
 @dataclass
 class Context:
     kube: Kube
     metrics: MetricsProvider
     clock: Callable[[], datetime] = field(default=utcnow)
+    #: Queues a reconcile of another object whose decision depends on this one's news.
+    wake: Callable[[Key], None] = field(default=_nobody)

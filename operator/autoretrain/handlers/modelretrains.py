@@ -178,6 +178,10 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
         )
     )
     requeue = _act(ctx, mr, status, decision, spec)
+    if decision.status.live_quality != status.live_quality:
+        # A Verifying run decides on this backtest: it need not wait for its own recheck.
+        for verifying in (r for r in runs if (r.get("status") or {}).get("phase") == "Verifying"):
+            ctx.wake(("ModelRetrainRun", namespace, verifying["metadata"]["name"]))
     facts = operator_metrics.retrain_facts(
         runs,
         champion.promoted_at if champion else None,

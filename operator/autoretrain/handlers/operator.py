@@ -20,8 +20,8 @@ from autoretrain.analysis.prometheus import PrometheusProvider
 from autoretrain.analysis.provider import MetricsProvider, NullProvider
 from autoretrain.handlers import leadership, modelretrains, operator_metrics, runs
 from autoretrain.handlers.changes import WatchNews
-from autoretrain.handlers.context import Context
-from autoretrain.handlers.workqueue import DEFAULT_WORKERS, Key, WorkQueue
+from autoretrain.handlers.context import Context, Key
+from autoretrain.handlers.workqueue import DEFAULT_WORKERS, WorkQueue
 from autoretrain.kube.backtest_job import BACKTEST_STEP
 from autoretrain.kube.client import ApiKube
 from autoretrain.kube.kinds import KINDS
@@ -81,6 +81,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     if port:
         operator_metrics.serve(int(port))
     queue = WorkQueue(make_reconciler(ctx), workers=workers_from_env())
+    ctx.wake = queue.add
     memo["queue"] = queue
     # Every replica watches and queues; the Lease's holder alone works the queue, with
     # all its workers: a replica that does not lead never starts one.

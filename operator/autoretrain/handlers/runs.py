@@ -19,8 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from autoretrain.api.common import ModelVersionRef, parse_wire
 from autoretrain.api.modelretrain import ModelRetrain
+from autoretrain.api.monitoring import LiveQuality
 from autoretrain.api.naming import (
     canary_deployment_name,
     gate_job_name,
@@ -96,8 +99,24 @@ def _observe(
         champion=champion,
         annotations=dict(run_obj["metadata"].get("annotations") or {}),
         store_fault=fault,
+        live_quality=_live_quality(ctx, namespace, run_obj["spec"]["modelRetrain"])
+        if status.phase == "Verifying"
+        else None,
     )
     return Snapshot(run_obj, serving, candidate, seen)
+
+
+def _live_quality(ctx: Context, namespace: str, model_retrain: str) -> LiveQuality | None:
+    """The ModelRetrain's latest backtest, which a Verifying run waits for."""
+    found = ctx.kube.get("ModelRetrain", namespace, model_retrain)
+    quality = ((found or {}).get("status") or {}).get("liveQuality")
+    if not quality:
+        return None
+    try:
+        parsed: LiveQuality = parse_wire(LiveQuality, quality)
+    except ValidationError:  # a status the operator wrote but cannot read: wait for the next
+        return None
+    return parsed
 
 
 def _measure(
@@ -168,9 +187,9 @@ def _apply(
                 run_obj["metadata"]["name"],
                 {"metadata": {"annotations": {key: None}}},
             )
-        case act.MoveChampion(to=to, expected=expected, run=run_name):
+        case act.MoveChampion(to=to, expected=expected, run=run_name, rollback=rollback):
             assert registry is not None, "the champion moves only after the registry was read"
-            stores.move_champion(registry, to, expected, run_name)
+            stores.move_champion(registry, to, expected, run_name, rollback)
         case act.Emit(type=kind, reason=reason, message=message):
             kube.event(run_obj, kind, reason, message)
 

@@ -47,9 +47,13 @@ def champion_of(registry: ModelRegistry) -> ModelVersionRef | None:
 
 
 def move_champion(
-    registry: ModelRegistry, to: ModelVersionRef, expected: ModelVersionRef | None, run: str
+    registry: ModelRegistry,
+    to: ModelVersionRef,
+    expected: ModelVersionRef | None,
+    run: str,
+    rollback: bool = False,
 ) -> None:
-    """Promote ``to`` if the pointer still is where the run found it; a repeat is a no-op."""
+    """Move the pointer to ``to`` if it still is where the run found it; a repeat is a no-op."""
     current = registry.champion()
     if current is not None and current.version == to.version:
         return
@@ -62,5 +66,6 @@ def move_champion(
         to.version,
         expected_sequence=current.sequence if current else 0,
         run=run,
-        reason=f"promoted by run {run}",
+        reason=f"{'rolled back' if rollback else 'promoted'} by run {run}",
+        action="Rollback" if rollback else "Promote",
     )

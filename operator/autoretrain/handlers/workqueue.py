@@ -30,10 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from autoretrain.handlers import operator_metrics
+from autoretrain.handlers.context import Key
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str, str]  # (kind, namespace, name)
 Reconciler = Callable[[Key], float | None]
 
 #: Argo Rollouts reconciles with 10 workers, controller-runtime's default is 1; 8

@@ -73,6 +73,8 @@ class MoveChampion:
     to: ModelVersionRef
     expected: ModelVersionRef | None
     run: str
+    rollback: bool = False
+    """Back to an earlier version, as the history records it, rather than a promotion."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from autoretrain.lifecycle.actions import CreateBacktestJob, DeleteJob, Emit, Po
 from autoretrain.lifecycle.observed import JobState
 
 CONDITION = "LiveQuality"
+#: The gate's checks that compare with the champion (here: the one the version replaced).
+VERSUS_SUFFIX = ".vsChampion"
 #: Finished backtest Jobs kept for their logs and reports' sake; older ones are deleted.
 KEPT_BACKTESTS = 3
 
@@ -81,6 +83,10 @@ def _quality(view: BacktestView, champion: Champion | None, now: datetime) -> Li
         verdict=gate.verdict if gate.verdict != "Inconclusive" else None,
         reason=gate.reason,
         metrics={c.name: c.value for c in gate.checks if c.value is not None and "." not in c.name},
+        regressed_vs_replaced=any(
+            c.verdict == "Failed" and c.name.split("[", 1)[0].endswith(VERSUS_SUFFIX)
+            for c in gate.checks
+        ),
     )
 
 

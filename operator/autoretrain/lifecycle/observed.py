@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from autoretrain.api.common import ModelVersionRef
+from autoretrain.api.monitoring import LiveQuality
 from autoretrain.api.run import CanaryMeasurement
 
 JobOutcome = Literal["Running", "Succeeded", "Failed"]
@@ -75,3 +76,5 @@ class RunObservation:
     """What the handlers measured this tick: the metrics ``canary.due_metrics`` named."""
     store_fault: StoreFault | None = None
     """Set when the registry could not be read, so ``champion`` is unknown, not absent."""
+    live_quality: LiveQuality | None = None
+    """The ModelRetrain's latest backtest, read while the run is Verifying."""

@@ -66,6 +66,11 @@ class RunView:
     def finished(self) -> bool:
         return self.phase in FINAL_RUN_PHASES
 
+    @property
+    def active(self) -> bool:
+        """Whether it counts for concurrencyPolicy: a Verifying run has shipped."""
+        return not self.finished and self.phase != "Verifying"
+
 
 @dataclass(frozen=True)
 class PolicyInput:
@@ -128,7 +133,7 @@ def _prune(spec: ModelRetrainSpec, runs: Sequence[RunView]) -> tuple[DeleteRun, 
 def decide(p: PolicyInput) -> PolicyDecision:
     spec, status = p.spec, p.status
     actions: list[PolicyAction] = []
-    active = [r for r in p.runs if not r.finished]
+    active = [r for r in p.runs if r.active]
     update: dict[str, object] = {}
     missing = references.missing(spec, p.references) if p.references else None
     problem = validity.schedule_problem(spec.schedule, spec.time_zone, p.now)
@@ -190,12 +195,17 @@ def decide(p: PolicyInput) -> PolicyDecision:
         requeue = min(requeue, tested.requeue_after)
     regressed = backtesting.regression(spec, status, tested)
     if regressed is not None and not spec.suspend:
-        run = CreateRun(
-            schedule.degradation_run_name(p.name, regressed.backtest),
-            "Degradation",
-            trigger_value=backtesting.evidence(regressed)[:RECORDED_TRIGGER_LENGTH],
-        )
-        start(run, "last_degradation", regressed.backtest)
+        verifying = any(r.name == regressed.version and r.phase == "Verifying" for r in p.runs)
+        if regressed.regressed_vs_replaced and verifying:
+            # Worse than the champion it replaced while its run verifies: that run rolls back.
+            update["last_degradation"] = regressed.backtest
+        else:
+            run = CreateRun(
+                schedule.degradation_run_name(p.name, regressed.backtest),
+                "Degradation",
+                trigger_value=backtesting.evidence(regressed)[:RECORDED_TRIGGER_LENGTH],
+            )
+            start(run, "last_degradation", regressed.backtest)
 
     actions += _prune(spec, p.runs)
     actions += _store_news(p)

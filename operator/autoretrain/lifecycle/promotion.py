@@ -89,6 +89,16 @@ def promoting(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservati
         conditions=decision.condition(status, ctx, "Promoted", True, "Promoted", candidate.version),
     )
     move = MoveChampion(to=candidate, expected=status.champion, run=ctx.name)
+    if ctx.spec.monitoring is not None and ctx.spec.monitoring.verification is not None:
+        return decision.transition(
+            done,
+            ctx,
+            "Verifying",
+            "Promoted",
+            f"{candidate.version} is the champion and serves from {deployment}; it is judged "
+            "again when the labels of its traffic are in",
+            (*cleanup, move),
+        )
     return decision.finish(
         done,
         ctx,

@@ -31,6 +31,7 @@ from autoretrain.lifecycle.observed import JobState, RunObservation
 from autoretrain.lifecycle.promotion import begin_promotion, promoting
 from autoretrain.lifecycle.references import missing_for_run
 from autoretrain.lifecycle.schedule import data_window
+from autoretrain.lifecycle.verification import verifying
 
 #: How a run ends when its Job failed, or reported nonsense, per the Job's step.
 _JOB_FAILED = {"training": "TrainingFailed", "gate": "GateError"}
@@ -80,6 +81,7 @@ def decide(
         "Gating": _gating,
         "Canary": canary.step,
         "Promoting": promoting,
+        "Verifying": verifying,
     }[status.phase]
     return step(ctx, status, seen)
 

@@ -2,8 +2,9 @@
 --
 -- Progressing while it trains, gates, canaries or promotes; Suspended while its canary
 -- holds for a person (an indefinite pause, or Inconclusive analysis): `kubectl autoretrain
--- promote` or `abort` moves it on. Healthy when it Succeeded. Degraded when the candidate
--- did not ship: Rejected by the gate, RolledBack by the canary, or Failed.
+-- promote` or `abort` moves it on. Healthy when it Succeeded, or is Verifying after its
+-- promotion. Degraded when the candidate did not ship or did not last: Rejected by the
+-- gate, RolledBack by the canary or by late labels, or Failed.
 --
 -- Only the libraries Argo CD opens are used (base, table): no string or math library.
 local hs = {}
@@ -38,6 +39,14 @@ local ended = final[phase]
 if ended ~= nil then
   hs.status = ended[1]
   hs.message = ended[2] .. why(ended[3])
+  return hs
+end
+
+-- Promoted and serving, while the labels of its traffic come in: a later backtest may still
+-- roll it back (then RolledBack: LateLabelRegression), but nothing waits on it meanwhile.
+if phase == "Verifying" then
+  hs.status = "Healthy"
+  hs.message = "Verifying: " .. why("waiting for the labels of its traffic")
   return hs
 end
 
