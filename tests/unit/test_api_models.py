@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from autoretrain.api.common import Condition, find_condition, set_condition
+from autoretrain.api.cron import CRON_PATTERN
 from autoretrain.api.modelretrain import (
-    CRON_PATTERN,
     MAX_NAME_LENGTH,
     TRIGGER_ANNOTATION,
     ModelRetrain,

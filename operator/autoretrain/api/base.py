@@ -2,14 +2,15 @@
 
 The pydantic models are the single source of truth for the CRDs (see
 ``autoretrain.api.crd``), so every field carries a description that ends up in
-``kubectl explain``.
+``kubectl explain``. The CEL rules the API server checks at admission are declared
+on the models too, with ``cel`` and ``validated`` (or ``cel_rules`` on a field).
 """
 
 from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, JsonValue
 from pydantic.alias_generators import to_camel
 
 
@@ -45,3 +46,35 @@ class ApiModel(BaseModel):
     def to_wire(self) -> dict[str, object]:
         """The JSON-ready dict as it is stored in the API server."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+#: One entry of a CRD schema's ``x-kubernetes-validations``.
+CelRule = dict[str, JsonValue]
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> CelRule:
+    """A CEL rule the API server checks at admission, and the message it refuses with.
+
+    ``field_path`` names the field the error is reported on, for a rule that sits on
+    the object because it compares several of its fields.
+
+    >>> cel("self.min <= self.max", "min must not exceed max", ".min")
+    {'rule': 'self.min <= self.max', 'message': 'min must not exceed max', 'fieldPath': '.min'}
+    """
+    entry: CelRule = {"rule": rule, "message": message}
+    if field_path is not None:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def cel_rules(*rules: CelRule) -> dict[str, JsonValue]:
+    """A field's ``json_schema_extra`` that puts ``rules`` into its CRD schema."""
+    return {"x-kubernetes-validations": list[JsonValue](rules)}
+
+
+def validated(*rules: CelRule) -> ConfigDict:
+    """A model's ``model_config`` that puts ``rules`` into its CRD schema.
+
+    A subclass that declares its own rules replaces its base's, so it lists them again.
+    """
+    return ConfigDict(json_schema_extra=cel_rules(*rules))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import JsonValue
+from autoretrain.api.base import cel
 
 _MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
 _DAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
@@ -77,12 +77,11 @@ _SHORT_MONTH_31 = _never_fires(
 )
 NEVER_FIRES_PATTERNS = (_FEBRUARY_30, _SHORT_MONTH_31)
 
-CEL_RULES: list[JsonValue] = [
-    {
-        "rule": " && ".join(f"!self.matches('{p}')" for p in NEVER_FIRES_PATTERNS),
-        "message": NEVER_FIRES_MESSAGE,
-    }
-]
+#: The CRD's rules on a schedule field: the grammar, then the schedules that never fire.
+SCHEDULE_RULES = (
+    cel(f"self.matches('{CRON_PATTERN}')", CRON_MESSAGE),
+    cel(" && ".join(f"!self.matches('{p}')" for p in NEVER_FIRES_PATTERNS), NEVER_FIRES_MESSAGE),
+)
 
 
 def problem(schedule: str) -> str | None:

@@ -19,6 +19,8 @@ from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
+from autoretrain.api.base import cel
+
 #: Written without backslashes, so the same text serves Python, RE2 and a CEL string.
 DURATION_PATTERN = r"^([0-9]{1,6}([.][0-9]{1,6})?(ms|s|m|h))+$"
 MAX_DURATION_LENGTH = 16
@@ -82,8 +84,5 @@ class Within:
             f"(duration(self) >= duration('{self.at_least}') && "
             f"duration(self) <= duration('{self.at_most}'))"
         )
-        rules = [
-            *found.get("x-kubernetes-validations", []),
-            {"rule": rule, "message": self.message},
-        ]
+        rules = [*found.get("x-kubernetes-validations", []), cel(rule, self.message)]
         return {**found, "x-kubernetes-validations": rules}

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from autoretrain.api.base import ApiModel
+from autoretrain.api.base import ApiModel, cel, validated
 
 #: The largest count a bound may name: the largest integer JSON carries exactly,
 #: well inside the API server's int64, so the model and the server agree on it.
@@ -51,19 +51,13 @@ class CatastrophicCheck(ApiModel):
     is not checked.
     """
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": (
-                        "!has(self.minClassShare) || !has(self.maxClassShare) || "
-                        "self.minClassShare <= self.maxClassShare"
-                    ),
-                    "message": "minClassShare must not exceed maxClassShare",
-                    "fieldPath": ".minClassShare",
-                }
-            ]
-        }
+    model_config = validated(
+        cel(
+            "!has(self.minClassShare) || !has(self.maxClassShare) || "
+            "self.minClassShare <= self.maxClassShare",
+            "minClassShare must not exceed maxClassShare",
+            ".minClassShare",
+        )
     )
 
     # -- the holdout ----------------------------------------------------------------

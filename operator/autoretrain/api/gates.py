@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from autoretrain.api.base import ApiModel
+from autoretrain.api.base import ApiModel, cel, validated
 from autoretrain.api.gate_bounds import BootstrapOptions as BootstrapOptions
 from autoretrain.api.gate_bounds import CatastrophicCheck as CatastrophicCheck
 
@@ -63,21 +63,17 @@ def default_direction(metric: str) -> Direction:
 class MetricCheck(ApiModel):
     """A model-quality metric on the holdout, with absolute and champion-relative thresholds."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.maxDropVsChampion) || !has(self.maxRelativeDropVsChampion)",
-                    "message": "set at most one of maxDropVsChampion and maxRelativeDropVsChampion",
-                    "fieldPath": ".maxRelativeDropVsChampion",
-                },
-                {
-                    "rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
-                    "message": "min must not exceed max",
-                    "fieldPath": ".min",
-                },
-            ]
-        }
+    model_config = validated(
+        cel(
+            "!has(self.maxDropVsChampion) || !has(self.maxRelativeDropVsChampion)",
+            "set at most one of maxDropVsChampion and maxRelativeDropVsChampion",
+            ".maxRelativeDropVsChampion",
+        ),
+        cel(
+            "!has(self.min) || !has(self.max) || self.min <= self.max",
+            "min must not exceed max",
+            ".min",
+        ),
     )
 
     metric: MetricName = Field(
@@ -249,18 +245,12 @@ class CustomCheck(ApiModel):
 class GateCheck(ApiModel):
     """One entry of the offline gates: exactly one of catastrophic, metric and custom."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": (
-                        "(has(self.catastrophic) ? 1 : 0) + (has(self.metric) ? 1 : 0) + "
-                        "(has(self.custom) ? 1 : 0) == 1"
-                    ),
-                    "message": "set exactly one of catastrophic, metric and custom",
-                }
-            ]
-        }
+    model_config = validated(
+        cel(
+            "(has(self.catastrophic) ? 1 : 0) + (has(self.metric) ? 1 : 0) + "
+            "(has(self.custom) ? 1 : 0) == 1",
+            "set exactly one of catastrophic, metric and custom",
+        )
     )
 
     catastrophic: CatastrophicCheck | None = Field(
@@ -284,19 +274,12 @@ class GateCheck(ApiModel):
 class OfflineGates(ApiModel):
     """Checks a candidate must pass on the holdout before it receives any traffic."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": (
-                        "!has(self.checks) || "
-                        "self.checks.filter(c, has(c.catastrophic)).size() <= 1"
-                    ),
-                    "message": "give at most one catastrophic entry",
-                    "fieldPath": ".checks",
-                }
-            ]
-        }
+    model_config = validated(
+        cel(
+            "!has(self.checks) || self.checks.filter(c, has(c.catastrophic)).size() <= 1",
+            "give at most one catastrophic entry",
+            ".checks",
+        )
     )
 
     checks: list[GateCheck] = Field(

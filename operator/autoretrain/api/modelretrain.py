@@ -11,12 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, Literal, Self
 
-from pydantic import ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from autoretrain.api import cron, timezones
-from autoretrain.api.base import ApiModel
+from autoretrain.api.base import ApiModel, cel, cel_rules, validated
 from autoretrain.api.common import Condition, ModelVersionRef, RunPhase, TopLevelObject
-from autoretrain.api.cron import CRON_PATTERN
 from autoretrain.api.monitoring import LiveQuality
 from autoretrain.api.policy import POLICY_RULES, RunPolicy
 
@@ -28,18 +27,14 @@ MAX_NAME_LENGTH = 40
 #: A year: later than that a scheduled run is not "late" but a different run.
 MAX_STARTING_DEADLINE_SECONDS = 366 * 24 * 3600
 
-_SPEC_RULES: list[JsonValue] = [
-    {
-        "rule": "!has(self.timeZone) || has(self.schedule)",
-        "message": "timeZone needs a schedule",
-        "fieldPath": ".timeZone",
-    },
-    {
-        "rule": "!has(self.startingDeadlineSeconds) || has(self.schedule)",
-        "message": "startingDeadlineSeconds needs a schedule",
-        "fieldPath": ".startingDeadlineSeconds",
-    },
-]
+_SPEC_RULES = (
+    cel("!has(self.timeZone) || has(self.schedule)", "timeZone needs a schedule", ".timeZone"),
+    cel(
+        "!has(self.startingDeadlineSeconds) || has(self.schedule)",
+        "startingDeadlineSeconds needs a schedule",
+        ".startingDeadlineSeconds",
+    ),
+)
 
 
 class ModelRetrainSpec(RunPolicy):
@@ -49,9 +44,7 @@ class ModelRetrainSpec(RunPolicy):
     """
 
     # A subclass's schema extras replace its base's, so the policy's rules are repeated.
-    model_config = ConfigDict(
-        json_schema_extra={"x-kubernetes-validations": [*POLICY_RULES, *_SPEC_RULES]}
-    )
+    model_config = validated(*POLICY_RULES, *_SPEC_RULES)
 
     schedule: str | None = Field(
         default=None,
@@ -62,12 +55,7 @@ class ModelRetrainSpec(RunPolicy):
             "month no chosen month has (0 0 30 2 *) is refused. Absent: runs start only by "
             "the autoretrain.io/trigger annotation."
         ),
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": f"self.matches('{CRON_PATTERN}')", "message": cron.CRON_MESSAGE},
-                *cron.CEL_RULES,
-            ]
-        },
+        json_schema_extra=cel_rules(*cron.SCHEDULE_RULES),
     )
     time_zone: str | None = Field(
         default=None,
@@ -77,7 +65,7 @@ class ModelRetrainSpec(RunPolicy):
             "IANA time zone of the schedule, e.g. Europe/Berlin. Defaults to UTC. The names "
             "are those of the tz database the operator ships (the tzdata package)."
         ),
-        json_schema_extra={"x-kubernetes-validations": timezones.TIME_ZONE_RULES},
+        json_schema_extra=cel_rules(timezones.TIME_ZONE_RULE),
     )
     suspend: bool = Field(
         default=False,

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from autoretrain.api import cron
-from autoretrain.api.base import ApiModel
+from autoretrain.api.base import ApiModel, cel, cel_rules, validated
 from autoretrain.api.durations import Duration, Within
 from autoretrain.api.gates import ColumnName, GateVerdict, MetricCheck
 from autoretrain.api.pods import LabelCoverage, PodEnv
@@ -32,15 +32,7 @@ def _followable(schedule: str) -> str:
 #: A five-field cron schedule (or @daily and friends) that can fire, in UTC.
 CronSchedule = Annotated[
     str,
-    Field(
-        max_length=128,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": f"self.matches('{cron.CRON_PATTERN}')", "message": cron.CRON_MESSAGE},
-                *cron.CEL_RULES,
-            ]
-        },
-    ),
+    Field(max_length=128, json_schema_extra=cel_rules(*cron.SCHEDULE_RULES)),
     AfterValidator(_followable),
 ]
 
@@ -139,21 +131,17 @@ class Verification(ApiModel):
 class Monitoring(ApiModel):
     """Live traffic after promotion."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.backtest) || has(self.labels)",
-                    "message": "a backtest joins labels: set labels too",
-                    "fieldPath": ".backtest",
-                },
-                {
-                    "rule": "!has(self.verification) || has(self.backtest)",
-                    "message": "verification waits for a backtest: set backtest too",
-                    "fieldPath": ".verification",
-                },
-            ]
-        }
+    model_config = validated(
+        cel(
+            "!has(self.backtest) || has(self.labels)",
+            "a backtest joins labels: set labels too",
+            ".backtest",
+        ),
+        cel(
+            "!has(self.verification) || has(self.backtest)",
+            "verification waits for a backtest: set backtest too",
+            ".verification",
+        ),
     )
 
     prediction_log: PredictionLog = Field(

@@ -18,9 +18,9 @@ import itertools
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, Field, JsonValue, model_validator
+from pydantic import Field, model_validator
 
-from autoretrain.api.base import ApiModel
+from autoretrain.api.base import ApiModel, cel, validated
 from autoretrain.api.durations import DURATION_PATTERN as DURATION_PATTERN
 from autoretrain.api.durations import Duration, Within
 from autoretrain.api.durations import duration_seconds as duration_seconds
@@ -102,25 +102,19 @@ _BOTH_DURATIONS = (
 class MannWhitneyJudge(ApiModel):
     """Compare the canary's samples with stable's by a Mann-Whitney U test."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": _BOTH_DURATIONS
-                    + f"{_MILLIS.format('lookback')} >= "
-                    + f"{_MILLIS.format('step')} * self.minSamples",
-                    "message": _TOO_FEW_SAMPLES,
-                    "fieldPath": ".lookback",
-                },
-                {
-                    "rule": _BOTH_DURATIONS
-                    + f"{_MILLIS.format('lookback')} < "
-                    + f"{_MILLIS.format('step')} * {MAX_RANGE_POINTS}",
-                    "message": _TOO_MANY_SAMPLES,
-                    "fieldPath": ".step",
-                },
-            ]
-        }
+    model_config = validated(
+        cel(
+            f"{_BOTH_DURATIONS}{_MILLIS.format('lookback')} >= "
+            f"{_MILLIS.format('step')} * self.minSamples",
+            _TOO_FEW_SAMPLES,
+            ".lookback",
+        ),
+        cel(
+            f"{_BOTH_DURATIONS}{_MILLIS.format('lookback')} < "
+            f"{_MILLIS.format('step')} * {MAX_RANGE_POINTS}",
+            _TOO_MANY_SAMPLES,
+            ".step",
+        ),
     )
 
     confidence: float = Field(
@@ -186,35 +180,30 @@ class MetricJudge(ApiModel):
 #: The most failed, inconclusive or errored measurements a metric may tolerate.
 MAX_LIMIT = 10_000
 
-_METRIC_RULES: list[JsonValue] = [
-    {
-        "rule": "has(self.builtin) != has(self.prometheus)",
-        "message": "set exactly one of builtin and prometheus",
-    },
-    {
-        "rule": "!has(self.prometheus) || has(self.min) || has(self.max) || has(self.judge)",
-        "message": "a prometheus metric needs min, max or judge",
-    },
-    {
-        "rule": (
-            "!has(self.judge) || has(self.prometheus) || "
-            "self.builtin == 'errorRate' || self.builtin == 'latencyP99'"
-        ),
-        "message": "judge applies to prometheus, errorRate and latencyP99 metrics only",
-        "fieldPath": ".judge",
-    },
-    {
-        "rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
-        "message": "min must not exceed max",
-        "fieldPath": ".min",
-    },
-]
-
 
 class OnlineMetric(ApiModel):
     """One signal watched during every canary step."""
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _METRIC_RULES})
+    model_config = validated(
+        cel(
+            "has(self.builtin) != has(self.prometheus)", "set exactly one of builtin and prometheus"
+        ),
+        cel(
+            "!has(self.prometheus) || has(self.min) || has(self.max) || has(self.judge)",
+            "a prometheus metric needs min, max or judge",
+        ),
+        cel(
+            "!has(self.judge) || has(self.prometheus) || "
+            "self.builtin == 'errorRate' || self.builtin == 'latencyP99'",
+            "judge applies to prometheus, errorRate and latencyP99 metrics only",
+            ".judge",
+        ),
+        cel(
+            "!has(self.min) || !has(self.max) || self.min <= self.max",
+            "min must not exceed max",
+            ".min",
+        ),
+    )
 
     name: str = Field(
         pattern=r"^[A-Za-z][A-Za-z0-9_-]*$",
@@ -349,16 +338,12 @@ class OnlineMetric(ApiModel):
 class OnlineAnalysis(ApiModel):
     """Checks run at every canary step, after its pause."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
-                    "message": "metric names must be unique",
-                    "fieldPath": ".metrics",
-                }
-            ]
-        }
+    model_config = validated(
+        cel(
+            "self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
+            "metric names must be unique",
+            ".metrics",
+        )
     )
 
     interval: Annotated[Duration, Within("1s", "24h")] = Field(
@@ -462,19 +447,13 @@ class CanaryStep(ApiModel):
 class CanaryStrategy(ApiModel):
     """The progressive canary the candidate goes through before promotion."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": (
-                        "self.steps.map(s, s.weight).isSorted() && "
-                        "self.steps.all(s, self.steps.exists_one(t, t.weight == s.weight))"
-                    ),
-                    "message": "step weights must be strictly increasing",
-                    "fieldPath": ".steps",
-                }
-            ]
-        }
+    model_config = validated(
+        cel(
+            "self.steps.map(s, s.weight).isSorted() && "
+            "self.steps.all(s, self.steps.exists_one(t, t.weight == s.weight))",
+            "step weights must be strictly increasing",
+            ".steps",
+        )
     )
 
     steps: list[CanaryStep] = Field(

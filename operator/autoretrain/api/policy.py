@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import ConfigDict, Field, JsonValue, model_validator
+from pydantic import Field, model_validator
 
-from autoretrain.api.base import ApiModel
+from autoretrain.api.base import ApiModel, cel, validated
 from autoretrain.api.gates import OfflineGates
 from autoretrain.api.monitoring import Monitoring
 from autoretrain.api.online import CanaryStrategy, OnlineAnalysis
@@ -40,19 +40,19 @@ class Gates(ApiModel):
     )
 
 
-POLICY_RULES: list[JsonValue] = [
-    {
-        "rule": "!has(self.gates) || !has(self.gates.online) || has(self.canary)",
-        "message": "online analysis runs during the canary: set spec.canary too",
-        "fieldPath": ".gates.online",
-    },
-]
+POLICY_RULES = (
+    cel(
+        "!has(self.gates) || !has(self.gates.online) || has(self.canary)",
+        "online analysis runs during the canary: set spec.canary too",
+        ".gates.online",
+    ),
+)
 
 
 class RunPolicy(ApiModel):
     """Where artifacts go, the data, the training Job, the gates, serving and the canary."""
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": POLICY_RULES})
+    model_config = validated(*POLICY_RULES)
 
     artifacts: ArtifactStore = Field(description="Artifact store of versions and the champion.")
     data: DataSources = Field(description="Training and holdout data.")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from autoretrain.api.base import ApiModel
+from autoretrain.api.base import ApiModel, cel, validated
 from autoretrain.api.common import (
     FINAL_RUN_PHASES,
     Condition,
@@ -38,22 +38,18 @@ RunTrigger = Literal["Schedule", "Manual", "Degradation"]
 class ModelRetrainRunSpec(ApiModel):
     """Why the run exists. Set once by the operator; immutable."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": "self == oldSelf", "message": "spec is immutable"},
-                {
-                    "rule": "self.trigger != 'Schedule' || has(self.scheduledTime)",
-                    "message": "a Schedule run needs scheduledTime",
-                    "fieldPath": ".scheduledTime",
-                },
-                {
-                    "rule": "self.trigger == 'Schedule' || has(self.triggerValue)",
-                    "message": "a Manual or Degradation run needs triggerValue",
-                    "fieldPath": ".triggerValue",
-                },
-            ]
-        }
+    model_config = validated(
+        cel("self == oldSelf", "spec is immutable"),
+        cel(
+            "self.trigger != 'Schedule' || has(self.scheduledTime)",
+            "a Schedule run needs scheduledTime",
+            ".scheduledTime",
+        ),
+        cel(
+            "self.trigger == 'Schedule' || has(self.triggerValue)",
+            "a Manual or Degradation run needs triggerValue",
+            ".triggerValue",
+        ),
     )
 
     model_retrain: ObjectName = Field(description="Name of the ModelRetrain that started it.")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from pydantic import JsonValue
+from autoretrain.api.base import cel
 
 #: Every zone name of the tzdata package, links (US/Eastern, Etc/GMT+5) included.
 TIME_ZONES: tuple[str, ...] = tuple(
@@ -21,12 +21,9 @@ TIME_ZONES: tuple[str, ...] = tuple(
 _KNOWN = frozenset(TIME_ZONES)
 UNKNOWN_TIME_ZONE_MESSAGE = "must be an IANA time zone name, e.g. Europe/Berlin or UTC"
 
-TIME_ZONE_RULES: list[JsonValue] = [
-    {
-        "rule": "self in [" + ", ".join(f"'{zone}'" for zone in TIME_ZONES) + "]",
-        "message": UNKNOWN_TIME_ZONE_MESSAGE,
-    }
-]
+TIME_ZONE_RULE = cel(
+    "self in [" + ", ".join(f"'{zone}'" for zone in TIME_ZONES) + "]", UNKNOWN_TIME_ZONE_MESSAGE
+)
 
 
 def known(time_zone: str) -> bool:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from autoretrain.api.base import ApiModel
+from autoretrain.api.base import ApiModel, cel, cel_rules, validated
 from autoretrain.api.common import DNS_LABEL_PATTERN, DnsLabel, EnvName, ObjectName
 from autoretrain.api.durations import Duration, Within
 from autoretrain.api.pods import PodEnv
@@ -30,10 +30,10 @@ _DOT_SEGMENT = "/[.][.]?(/|$)"
 _BAD_BUCKET = "^s3://[^/]*([.][.]|[.]-|-[.])"
 _DOT_SEGMENT_MESSAGE = "must not have . or .. path segments"
 _BAD_BUCKET_MESSAGE = "the bucket name must not have '..', '.-' or '-.'"
-_URI_RULES: list[JsonValue] = [
-    {"rule": f"!self.matches('{_DOT_SEGMENT}')", "message": _DOT_SEGMENT_MESSAGE},
-    {"rule": f"!self.matches('{_BAD_BUCKET}')", "message": _BAD_BUCKET_MESSAGE},
-]
+_URI_RULES = (
+    cel(f"!self.matches('{_DOT_SEGMENT}')", _DOT_SEGMENT_MESSAGE),
+    cel(f"!self.matches('{_BAD_BUCKET}')", _BAD_BUCKET_MESSAGE),
+)
 
 
 def _plain_path(uri: str) -> str:
@@ -47,20 +47,12 @@ def _plain_path(uri: str) -> str:
 #: A data URI (file or folder) or an artifact folder URI, whole and without tricks.
 DataUri = Annotated[
     str,
-    Field(
-        max_length=1024,
-        pattern=URI_PATTERN,
-        json_schema_extra={"x-kubernetes-validations": _URI_RULES},
-    ),
+    Field(max_length=1024, pattern=URI_PATTERN, json_schema_extra=cel_rules(*_URI_RULES)),
     AfterValidator(_plain_path),
 ]
 FolderUri = Annotated[
     str,
-    Field(
-        max_length=1024,
-        pattern=FOLDER_URI_PATTERN,
-        json_schema_extra={"x-kubernetes-validations": _URI_RULES},
-    ),
+    Field(max_length=1024, pattern=FOLDER_URI_PATTERN, json_schema_extra=cel_rules(*_URI_RULES)),
     AfterValidator(_plain_path),
 ]
 
@@ -105,18 +97,13 @@ class DataWindow(ApiModel):
 class DataSources(ApiModel):
     """Training and holdout data. The gate judges candidate and champion on the holdout."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!self.holdout.startsWith(self.train) && "
-                    "!self.train.startsWith(self.holdout)",
-                    "message": "holdout must not overlap train: neither may be a prefix of the "
-                    "other, or the gate judges on training data",
-                    "fieldPath": ".holdout",
-                }
-            ]
-        }
+    model_config = validated(
+        cel(
+            "!self.holdout.startsWith(self.train) && !self.train.startsWith(self.holdout)",
+            "holdout must not overlap train: neither may be a prefix of the other, or the gate "
+            "judges on training data",
+            ".holdout",
+        )
     )
 
     train: DataUri = Field(
@@ -277,23 +264,19 @@ _TRACK_ENV_MESSAGE = (
 class Serving(ApiModel):
     """The Deployment that serves the champion, and how the model reaches its pods."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.modelUriEnv != self.modelSha256Env && "
-                    "self.modelUriEnv != self.modelVersionEnv && "
-                    "self.modelSha256Env != self.modelVersionEnv",
-                    "message": "modelUriEnv, modelSha256Env and modelVersionEnv must differ",
-                    "fieldPath": ".modelSha256Env",
-                },
-                {
-                    "rule": f"![self.modelUriEnv, self.modelSha256Env, self.modelVersionEnv]"
-                    f".exists(n, n == '{PodEnv.TRACK}')",
-                    "message": _TRACK_ENV_MESSAGE,
-                },
-            ]
-        }
+    model_config = validated(
+        cel(
+            "self.modelUriEnv != self.modelSha256Env && "
+            "self.modelUriEnv != self.modelVersionEnv && "
+            "self.modelSha256Env != self.modelVersionEnv",
+            "modelUriEnv, modelSha256Env and modelVersionEnv must differ",
+            ".modelSha256Env",
+        ),
+        cel(
+            "![self.modelUriEnv, self.modelSha256Env, self.modelVersionEnv]"
+            f".exists(n, n == '{PodEnv.TRACK}')",
+            _TRACK_ENV_MESSAGE,
+        ),
     )
 
     deployment_ref: DeploymentReference = Field(
