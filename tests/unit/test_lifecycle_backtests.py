@@ -12,7 +12,7 @@ from autoretrain.api.modelretrain import Champion, ModelRetrainStatus
 from autoretrain.api.monitoring import LiveQuality
 from autoretrain.api.pods import BacktestMessage, FailureReport, GateVerdictMessage, LabelCoverage
 from autoretrain.lifecycle import actions as act
-from autoretrain.lifecycle.backtests import BacktestView, backtest_job_name
+from autoretrain.lifecycle.backtests import BacktestView, backtest_job_name, manual_backtest_name
 from autoretrain.lifecycle.observed import JobState
 from autoretrain.lifecycle.policy import PolicyDecision, PolicyInput, RunView, decide
 from tests.support.lifecycle import CANDIDATE, CHAMPION, T0, spec
@@ -201,3 +201,14 @@ def test_a_verifying_run_does_not_block_and_rolls_back_instead_of_a_degradation_
     assert quality is not None and quality.regressed_vs_replaced
     assert [r.trigger for r in _runs(decision)] == ["Schedule"]  # Verifying does not block
     assert decision.status.last_degradation == quality.backtest  # its run rolls back instead
+
+
+def test_the_backtest_annotation_starts_one_backtest_now_per_value() -> None:
+    asked = replace(look_input(at=timedelta(minutes=20)), backtest_trigger="after-the-outage")
+    asked = replace(asked, status=ModelRetrainStatus(last_backtest_time=T0))
+    decision = decide(asked)
+    (job,) = created(decision)
+    assert job.name == manual_backtest_name("churn", "after-the-outage")
+    assert job.scheduled_time == asked.now and job.champion.version == LIVE.version
+    assert decision.status.last_backtest_trigger == "after-the-outage"
+    assert not created(decide(replace(asked, status=decision.status)))

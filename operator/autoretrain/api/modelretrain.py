@@ -22,6 +22,8 @@ from autoretrain.api.policy import POLICY_RULES, RunPolicy
 KIND = "ModelRetrain"
 #: Setting this annotation to a new value starts a Manual run (once per value).
 TRIGGER_ANNOTATION = "autoretrain.io/trigger"
+#: Setting this annotation to a new value starts a backtest of the champion now (once per value).
+BACKTEST_ANNOTATION = "autoretrain.io/backtest"
 #: Room for run names (<name>-<10 digits>) and their Jobs' pods within 63 characters.
 MAX_NAME_LENGTH = 40
 #: A year: later than that a scheduled run is not "late" but a different run.
@@ -189,6 +191,11 @@ class ModelRetrainStatus(ApiModel):
     )
     last_backtest_time: datetime | None = Field(
         default=None, description="The scheduled time of the latest backtest."
+    )
+    last_backtest_trigger: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="The last autoretrain.io/backtest annotation value that started a backtest.",
     )
     last_degradation: str | None = Field(
         default=None,

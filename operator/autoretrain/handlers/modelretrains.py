@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from autoretrain.api.common import API_VERSION, field_errors, parse_wire
 from autoretrain.api.modelretrain import (
+    BACKTEST_ANNOTATION,
     KIND,
     TRIGGER_ANNOTATION,
     Champion,
@@ -168,6 +169,7 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
             runs=[_view(r) for r in runs],
             champion=champion,
             trigger=(meta.get("annotations") or {}).get(TRIGGER_ANNOTATION),
+            backtest_trigger=(meta.get("annotations") or {}).get(BACKTEST_ANNOTATION),
             now=ctx.clock(),
             store_fault=fault,
             references=_references(ctx, namespace, spec),

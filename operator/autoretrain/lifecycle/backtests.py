@@ -10,6 +10,7 @@ condition Unknown and are never a verdict on the model.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,15 @@ class BacktestDecision:
     update: dict[str, object] | None = None
     condition: Condition | None = None
     requeue_after: float | None = None
+
+
+def manual_backtest_name(model_retrain: str, trigger: str) -> str:
+    """One backtest per distinct autoretrain.io/backtest value.
+
+    >>> manual_backtest_name("churn", "after-the-outage")
+    'churn-backtest-m-102e248d'
+    """
+    return f"{model_retrain}-backtest-m-{hashlib.sha256(trigger.encode()).hexdigest()[:8]}"
 
 
 def backtest_job_name(model_retrain: str, tick: datetime) -> str:
@@ -148,8 +158,12 @@ def decide(
     backtests: Sequence[BacktestView],
     created_at: datetime,
     now: datetime,
+    trigger: str | None = None,
 ) -> BacktestDecision:
-    """The backtest actions and status fields of one ModelRetrain look."""
+    """The backtest actions and status fields of one ModelRetrain look.
+
+    ``trigger`` is the autoretrain.io/backtest annotation: a new value starts one now.
+    """
     plan = spec.monitoring.backtest if spec.monitoring else None
     if plan is None:
         return BacktestDecision()
@@ -165,24 +179,32 @@ def decide(
         update["live_quality"] = quality
     actions += [DeleteJob(b.state.name) for b in finished[:-KEPT_BACKTESTS]]
 
+    running = any(b.state.outcome == "Running" for b in backtests)
+    judged = (
+        ModelVersionRef(uri=champion.uri, sha256=champion.sha256, version=champion.version)
+        if champion is not None
+        else None
+    )
+    asked = trigger is not None and trigger != status.last_backtest_trigger
+    if asked and judged is not None and not running:
+        assert trigger is not None
+        actions.append(
+            CreateBacktestJob(manual_backtest_name(name, trigger), now, judged, replaced)
+        )
+        update["last_backtest_trigger"] = trigger
+        running = True
     after = status.last_backtest_time or created_at
     due = schedule.due(plan.schedule, None, after, now, None)
-    if due is not None and champion is not None:
+    if due is not None and judged is not None:
         update["last_backtest_time"] = due.tick
-        if not any(b.state.outcome == "Running" for b in backtests):
+        if not running:
             actions.append(
-                CreateBacktestJob(
-                    backtest_job_name(name, due.tick),
-                    due.tick,
-                    ModelVersionRef(
-                        uri=champion.uri, sha256=champion.sha256, version=champion.version
-                    ),
-                    replaced,
-                )
+                CreateBacktestJob(backtest_job_name(name, due.tick), due.tick, judged, replaced)
             )
+            running = True
     upcoming = schedule.next_tick(plan.schedule, None, now)
     requeue = max((upcoming - now).total_seconds(), 0.5)
-    if any(b.state.outcome == "Running" for b in backtests):
+    if running:
         requeue = min(requeue, 5.0)  # its end is news the Job's watch also brings
     condition = _condition(quality, now, generation) if quality is not None else None
     return BacktestDecision(tuple(actions), update, condition, requeue)

@@ -91,6 +91,8 @@ class PolicyInput:
     """The champion the current one replaced, which a backtest scores beside it."""
     backtests: Sequence[BacktestView] = ()
     """The backtest Jobs that exist."""
+    backtest_trigger: str | None = None
+    """The autoretrain.io/backtest annotation's value."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ def decide(p: PolicyInput) -> PolicyDecision:
 
     tested = backtesting.decide(
         p.name, p.generation, spec, status, p.champion, p.replaced, p.backtests,
-        p.created_at, p.now,
+        p.created_at, p.now, p.backtest_trigger,
     )  # fmt: skip
     actions += tested.actions
     update.update(tested.update or {})
