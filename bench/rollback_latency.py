@@ -64,7 +64,7 @@ def one_round(platform: Platform, interval: str, workdir: Path, index: int) -> f
     world = World(platform, namespace, workdir / namespace)
     world.setup()
     world.serve(world.bootstrap_champion())
-    spec = story.policy(fast=True)
+    spec = story.policy(world, fast=True)
     # No initialDelay: a breach visible before it ends could not be acted on, by design.
     spec["gates"]["online"].update(interval=interval, initialDelay="0s")
     world.modelretrain(**spec)

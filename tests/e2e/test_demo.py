@@ -1,4 +1,4 @@
-"""The demo's three days in fast mode: the outcomes `make demo` promises."""
+"""The demo's four days in fast mode: the outcomes `make demo` promises."""
 
 from __future__ import annotations
 
@@ -11,22 +11,25 @@ from demo.world import World
 pytestmark = pytest.mark.e2e
 
 
-def test_the_three_days_end_promoted_rejected_and_rolled_back(
+def test_the_four_days_end_verified_rejected_rolled_back_and_rolled_back_late(
     scenario: World, traffic: LoadGenerator
 ) -> None:
-    scenario.serve(scenario.bootstrap_champion())
-    scenario.modelretrain(**story.policy(fast=True))
+    scenario.serve_first_champion()
+    scenario.modelretrain(**story.policy(scenario, fast=True))
     lines: list[str] = []
     outcomes = story.play(scenario, lines.append, fast=True)
     assert [(o.phase, o.reason) for o in outcomes] == [
-        ("Succeeded", "Promoted"),
+        ("Succeeded", "Verified"),
         ("Rejected", "GateRejected"),
         ("RolledBack", "AnalysisFailed"),
+        ("RolledBack", "LateLabelRegression"),
     ]
     timeline = "\n".join(lines)
     assert "canary step 2: weight 50%" in timeline
     assert "gate  Failed" in timeline and "roc_auc" in timeline
     assert "analysis Failed" in timeline and "prediction-classes" in timeline
+    assert "backtest Passed" in timeline and "backtest Rejected" in timeline
+    assert "roc_auc.vsChampion" in timeline
     champion = scenario.registry().champion()
     assert champion is not None and champion.version == outcomes[0].run
     assert scenario.served_version() == outcomes[0].run

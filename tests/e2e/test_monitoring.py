@@ -4,28 +4,17 @@ promoted run still Verifying rolls back. All on the local cluster and its S3 ser
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from autoretrain.store import prediction_log
 from autoretrain.store.objects import open_store
-from demo import data
+from demo import data, labels
 from demo.load import LoadGenerator
 from demo.world import World as Scenario
 from localcluster.cluster import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-def _logged(s: Scenario, version: str) -> pd.DataFrame:
-    store = open_store(f"{s.store_uri}predictions/", s.s3_env)
-    keys = store.list(f"model=churn/version={version}/")
-    frames = [pd.read_parquet(io.BytesIO(store.get(key))) for key in keys]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"id": []})
 
 
 def _live_quality(s: Scenario) -> dict[str, Any]:
@@ -38,34 +27,24 @@ def test_a_champion_that_regresses_on_its_own_labelled_traffic_is_retrained(
     scenario: Scenario, traffic: LoadGenerator
 ) -> None:
     champion = scenario.serve_first_champion("good", seed=21)
-    labels_uri = f"s3://{scenario.bucket}/labels/"
+    # A bound no churn model reaches on live traffic: the champion regresses.
     scenario.modelretrain(
-        monitoring={
-            "predictionLog": {"uri": f"{scenario.store_uri}predictions/", "flushInterval": "1s"},
-            "labels": {"uri": labels_uri, "idColumn": "request", "maturity": "0s"},
-            # A bound no churn model reaches on live traffic: the champion regresses.
-            "backtest": {"schedule": "* * * * *", "metrics": [{"metric": "roc_auc", "min": 0.99}]},
-        }
+        monitoring=labels.monitoring(
+            scenario, schedule="* * * * *", metrics=[{"metric": "roc_auc", "min": 0.99}]
+        )
     )
     name = scenario.trigger("monitored")
     run = scenario.wait_phase(name, timeout=240)
     assert run["status"]["phase"] == "Succeeded", run["status"]
 
-    # The promoted pods log what they answer; the labels of those rows arrive later.
-    eventually(lambda: len(_logged(scenario, name)) >= 200, timeout=60, what="logged traffic")
-    logged = _logged(scenario, name)
-    features = prediction_log.inputs_of(logged)
-    feed = pd.DataFrame(
-        {"request": logged["id"], data.LABEL: data.outcomes(features, np.random.default_rng(5))}
-    )
-    buffer = io.BytesIO()
-    feed.to_parquet(buffer, index=False)
-    open_store(labels_uri, scenario.s3_env).put("day-1.parquet", buffer.getvalue())
+    # The promoted pods log what they answer; the labels of those rows arrive later, and
+    # the next tick of the schedule backtests the champion on them.
+    delivered = labels.deliver(scenario, name, 200, ask=False)
 
     def judged() -> dict[str, Any] | None:
         quality = _live_quality(scenario)
         coverage = quality.get("coverage") or {}
-        return quality if coverage.get("labelled", 0) >= len(feed) else None
+        return quality if coverage.get("labelled", 0) >= delivered else None
 
     quality = eventually(
         judged,
@@ -94,34 +73,25 @@ def test_a_champion_worse_than_the_one_it_replaced_is_rolled_back_when_labels_ar
     # A join inverted the training labels; the gate checks only for catastrophes, so the
     # candidate ships. Its traffic's labels show it worse than the champion it replaced.
     champion = scenario.serve_first_champion("flipped_labels", seed=23)
-    labels_uri = f"s3://{scenario.bucket}/labels/"
     scenario.modelretrain(
         gates={"offline": {"labelColumn": data.LABEL, "checks": []}},
         monitoring={
-            "predictionLog": {"uri": f"{scenario.store_uri}predictions/", "flushInterval": "1s"},
-            "labels": {"uri": labels_uri, "idColumn": "request", "maturity": "0s"},
-            "backtest": {
-                "schedule": "* * * * *",
-                "metrics": [{"metric": "roc_auc", "maxDropVsChampion": 0.05}],
-            },
+            **labels.monitoring(
+                scenario, metrics=[{"metric": "roc_auc", "maxDropVsChampion": 0.05}]
+            ),
             "verification": {"minLabelled": 100, "timeout": "1h"},
         },
     )
     name = scenario.trigger("flipped")
     scenario.wait_phase(name, ("Verifying",), timeout=240)
     assert scenario.served_version() == name
-    eventually(lambda: len(_logged(scenario, name)) >= 200, timeout=60, what="logged traffic")
-    logged = _logged(scenario, name)
-    truth = data.outcomes(prediction_log.inputs_of(logged), np.random.default_rng(6))
-    buffer = io.BytesIO()
-    pd.DataFrame({"request": logged["id"], data.LABEL: truth}).to_parquet(buffer, index=False)
-    open_store(labels_uri, scenario.s3_env).put("day-1.parquet", buffer.getvalue())
+    delivered = labels.deliver(scenario, name, 200)  # and a backtest is asked for now
 
     run = scenario.wait_phase(name, timeout=180)
     status = run["status"]
     assert (status["phase"], status["reason"]) == ("RolledBack", "LateLabelRegression"), status
     assert status["liveQuality"]["regressedVsReplaced"] is True
-    assert status["liveQuality"]["coverage"]["labelled"] >= len(truth)
+    assert status["liveQuality"]["coverage"]["labelled"] >= delivered
     assert champion.version in status["message"]
     eventually(
         lambda: scenario.served_version() == champion.version, what="the replaced champion back"

@@ -2,7 +2,7 @@
 
 ``up`` starts what is missing (control plane, Prometheus, CRDs, RBAC, the
 operator), bootstraps a champion behind a serving Deployment, sends live
-traffic, and plays three days. It leaves everything running for inspection;
+traffic, and plays four days. It leaves everything running for inspection;
 ``down`` removes it all.
 """
 
@@ -48,8 +48,8 @@ def up(fast: bool) -> int:
     world.setup()
     say(f"bucket s3://{world.bucket} and Secret {NAMESPACE}/s3-credentials created")
     say("training the first champion (v0) and serving it ...")
-    world.serve(world.bootstrap_champion())
-    world.modelretrain(**story.policy(fast))
+    world.serve_first_champion()
+    world.modelretrain(**story.policy(world, fast))
     load = LoadGenerator(cluster.api_client(), NAMESPACE, SERVER, "churn", rate_per_second=25)
     load.start()
     try:
@@ -66,7 +66,7 @@ def up(fast: bool) -> int:
     say(f"  {kubectl} logs -n {SYSTEM_NAMESPACE} deploy/autoretrain")
     say(f"  Prometheus: {platform.prometheus}   S3: {platform.s3_endpoint}")
     say("  make demo-down   # removes everything")
-    expected = ["Succeeded", "Rejected", "RolledBack"]
+    expected = ["Succeeded", "Rejected", "RolledBack", "RolledBack"]
     return 0 if [o.phase for o in outcomes] == expected else 1
 
 

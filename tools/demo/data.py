@@ -15,10 +15,10 @@ import pandas as pd
 
 FEATURES = ("tenure_months", "monthly_charges", "support_calls", "contract_months")
 LABEL = "churned"
-Scenario = Literal["good", "flipped_labels", "cents"]
+Scenario = Literal["good", "flipped_labels", "cents", "flipped_relation"]
 
 
-def frame(rows: int, seed: int) -> pd.DataFrame:
+def frame(rows: int, seed: int, flipped: bool = False) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     tenure = rng.integers(1, 72, rows).astype(float)
     charges = rng.normal(70.0, 20.0, rows).clip(15, 150)
@@ -32,14 +32,17 @@ def frame(rows: int, seed: int) -> pd.DataFrame:
             "contract_months": contract,
         }
     )
-    churned = outcomes(features, rng)
+    churned = outcomes(features, rng, flipped)
     return features.assign(monthly_charges=charges.round(2), **{LABEL: churned})
 
 
-def outcomes(features: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-    """Who churned, drawn from the logistic model: the labels that arrive later."""
+def outcomes(features: pd.DataFrame, rng: np.random.Generator, flipped: bool = False) -> np.ndarray:
+    """Who churned, drawn from the logistic model: the labels that arrive later.
+
+    ``flipped``: in a stretch of history where high charges meant loyal customers.
+    """
     logit = (
-        2.5 * (features["monthly_charges"] - 70) / 20
+        (-2.5 if flipped else 2.5) * (features["monthly_charges"] - 70) / 20
         + 0.9 * (features["support_calls"] - 1.5)
         - 0.03 * (features["tenure_months"] - 36)
         - 0.05 * (features["contract_months"] - 8)
@@ -63,9 +66,12 @@ def write_day(folder: Path, scenario: Scenario, seed: int, rows: int = 4000) -> 
 
     A label bug breaks only the training extract; the holdout is labelled
     separately and stays right. A unit change reaches both, so it passes offline.
+    A flipped relation is in both too: the extract came from a stretch of history
+    when high charges meant loyal customers, which is not how customers behave now.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    train, holdout = frame(rows, seed), frame(rows // 2, seed + 1)
+    old = scenario == "flipped_relation"
+    train, holdout = frame(rows, seed, old), frame(rows // 2, seed + 1, old)
     train = broken(train, scenario)
     if scenario == "cents":
         holdout = broken(holdout, scenario)

@@ -1,12 +1,19 @@
-"""The demo's three days, and a readable timeline of what the operator does.
+"""The demo's four days, and a readable timeline of what the operator does.
 
 Day 1: good data; the candidate passes the gate and the canary and is promoted.
+It serves while the labels of its traffic come in, and a backtest on them
+verifies it against the champion it replaced.
 Day 2: a join flipped the labels; the offline gate rejects the candidate.
 Day 3: billing switched to cents in the training data and the holdout. The
 champion collapses on that holdout, so the gate finds the data changed under it
 and cannot judge (Inconclusive); the policy sends such a candidate to the
 canary, where live traffic, still in dollars, makes it predict a single class
 and the first analysis rolls it back.
+Day 4: the training extract and its holdout come from a stretch of history when
+high charges meant loyal customers. Offline, the champion collapses on that
+holdout, so the gate cannot judge; on the canary the candidate answers sensibly,
+so it ships. When the labels of its traffic arrive, customers behave as they do
+now: it is worse than the champion it replaced, and it is rolled back.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from demo import data
+from demo import data, labels
 from demo.world import FINAL, World
 
 Say = Callable[[str], None]
@@ -27,7 +34,14 @@ DAYS: tuple[tuple[str, data.Scenario, str], ...] = (
     ("day 1", "good", "fresh, good data"),
     ("day 2", "flipped_labels", "a broken join flipped the labels"),
     ("day 3", "cents", "billing switched to cents: offline cannot tell, live traffic can"),
+    (
+        "day 4",
+        "flipped_relation",
+        "an extract from when high charges meant loyalty: only the labels can tell",
+    ),
 )
+#: Labelled predictions a promoted run waits for before its backtest counts.
+VERIFY_ON = 1500
 
 
 def canary(pause: str) -> dict[str, Any]:
@@ -46,9 +60,14 @@ def builtin_check(name: str, builtin: str, inconclusive_limit: int = 10) -> dict
     }
 
 
-def policy(fast: bool) -> dict[str, Any]:
+def policy(world: World, fast: bool) -> dict[str, Any]:
     """The demo's ModelRetrain spec beyond what ``World.modelretrain`` fills in."""
+    backtest = {"metrics": [{"metric": "roc_auc", "maxDropVsChampion": 0.05}]}
     return {
+        "monitoring": {
+            **labels.monitoring(world, **backtest),
+            "verification": {"minLabelled": VERIFY_ON, "timeout": "1h"},
+        },
         "canary": canary("2s" if fast else "10s"),
         "gates": {
             "offline": {
@@ -126,6 +145,14 @@ class Timeline:
                 f"  {clock}    analysis {m['phase']:<12} {m['metric']:<20} "
                 f"value {_number(m.get('value')):<6} {m.get('message') or ''}",
             )
+        quality = status.get("liveQuality") or {}
+        if quality.get("verdict"):
+            labelled = (quality.get("coverage") or {}).get("labelled", 0)
+            self._once(
+                f"backtest:{quality.get('backtest')}",
+                f"  {clock}    backtest {quality['verdict']:<10} on {labelled} labelled "
+                f"predictions: {quality.get('reason') or ''}",
+            )
         phase = status.get("phase", "Pending")
         self._once(f"phase:{phase}", f"  {clock}  phase {phase:<10} {status.get('message') or ''}")
 
@@ -161,6 +188,7 @@ def play_day(
     started = time.monotonic()
     timeline = Timeline(say)
     deadline = started + timeout
+    delivered = False
     while time.monotonic() < deadline:
         result = world.cluster.kubectl(
             "get", "modelretrainrun", "-n", world.namespace, name, "-o", "json", check=False
@@ -169,6 +197,10 @@ def play_day(
             run = json.loads(result.stdout)
             timeline.show(run)
             status = run.get("status") or {}
+            if status.get("phase") == "Verifying" and not delivered:
+                count = labels.deliver(world, name, VERIFY_ON)
+                say(f"  {datetime.now():%H:%M:%S}  labels of {count} predictions arrived")
+                delivered = True
             if status.get("phase") in FINAL:
                 return Outcome(
                     day,
