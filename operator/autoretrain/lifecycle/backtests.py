@@ -73,9 +73,10 @@ def _quality(view: BacktestView, champion: Champion | None, now: datetime) -> Li
     try:
         message = BacktestMessage.from_termination_message(state.message)
     except ReportError as error:
-        why = state.reason or "the backtest Job failed" if state.outcome == "Failed" else ""
-        detail = f"{why}: {error}" if why and state.message else why or f"no report: {error}"
-        return seen.replace(reason=detail)
+        if state.outcome != "Failed":
+            return seen.replace(reason=f"no report: {error}")
+        cause = state.reason or "the backtest Job failed"
+        return seen.replace(reason=f"{cause}: {error}" if state.message else cause)
     seen = seen.replace(version=message.version, replaced=message.replaced)
     if state.outcome == "Failed":
         return seen.replace(reason=state.reason or "the backtest Job failed")
