@@ -53,9 +53,15 @@ def views(
 
 
 def replaced(registry: ModelRegistry) -> ModelVersionRef | None:
-    """The champion the current one replaced, as its record names it; None for the first."""
+    """The champion the current one replaced, as its record names it.
+
+    None for the first champion, and for one restored by a rollback: the version it
+    replaced is the one found wanting, no baseline to hold it to.
+    """
     current = registry.champion()
-    before = registry.record(current.sequence - 1) if current and current.sequence > 1 else None
-    if current is None or before is None or before.version != current.previous_version:
+    if current is None or current.action == "Rollback" or current.sequence < 2:
+        return None
+    before = registry.record(current.sequence - 1)
+    if before is None or before.version != current.previous_version:
         return None
     return ModelVersionRef(uri=before.model_uri, sha256=before.sha256, version=before.version)
