@@ -128,6 +128,8 @@ def test_no_matured_label_and_a_failed_backtest_say_so_but_judge_nothing() -> No
     assert quality is not None and quality.coverage is None and "'id'" in quality.reason
     assert live_condition(failed) == ("Unknown", "BacktestFailed")
     assert "BacktestFailed" in [e.reason for e in failed.actions if isinstance(e, act.Emit)]
+    # Neither is evidence against the model: no Degradation run starts.
+    assert not _runs(waiting) and not _runs(failed)
 
 
 def test_only_the_newest_three_finished_backtests_are_kept() -> None:
