@@ -7,18 +7,24 @@ from datetime import timedelta
 from typing import Any
 
 from autoretrain.api.common import ModelVersionRef, find_condition
-from autoretrain.api.gates import GateCheckResult
+from autoretrain.api.gates import GateCheckResult, GateVerdict
 from autoretrain.api.modelretrain import Champion, ModelRetrainStatus
 from autoretrain.api.monitoring import LiveQuality
-from autoretrain.api.pods import BacktestMessage, FailureReport, GateVerdictMessage, LabelCoverage
+from autoretrain.api.pods import (
+    BacktestMessage,
+    FailureReport,
+    GateVerdictMessage,
+    LabelCoverage,
+    PodReport,
+)
 from autoretrain.lifecycle import actions as act
 from autoretrain.lifecycle.backtests import BacktestView, backtest_job_name, manual_backtest_name
-from autoretrain.lifecycle.observed import JobState
+from autoretrain.lifecycle.observed import JobOutcome, JobState
 from autoretrain.lifecycle.policy import PolicyDecision, PolicyInput, RunView, decide
 from tests.support.lifecycle import CANDIDATE, CHAMPION, T0, spec
 
 HOUR = timedelta(hours=1)
-MONITORING = {
+MONITORING: dict[str, object] = {
     "predictionLog": {"uri": "s3://logs/churn/"},
     "labels": {"uri": "s3://labels/churn/", "maturity": "72h"},
     "backtest": {"schedule": "0 * * * *"},
@@ -53,15 +59,18 @@ def look(*backtests: BacktestView, **given: Any) -> PolicyDecision:
     return decide(look_input(*backtests, **given))
 
 
-def finished(tick: timedelta, message: object, outcome: str = "Succeeded") -> BacktestView:
+def finished(
+    tick: timedelta, message: PodReport, outcome: JobOutcome = "Succeeded"
+) -> BacktestView:
     name = backtest_job_name("churn", T0 + tick)
-    text = message.to_termination_message() if hasattr(message, "to_termination_message") else None
-    return BacktestView(T0 + tick, JobState(name, outcome, message=text))  # type: ignore[arg-type]
+    return BacktestView(
+        T0 + tick, JobState(name, outcome, message=message.to_termination_message())
+    )
 
 
-def judged(verdict: str, reason: str = "roc_auc 0.81") -> BacktestMessage:
+def judged(verdict: GateVerdict, reason: str = "roc_auc 0.81") -> BacktestMessage:
     checks = [GateCheckResult(name="roc_auc", value=0.81, verdict="Passed")]
-    gate = GateVerdictMessage(verdict=verdict, reason=reason, checks=checks)  # type: ignore[arg-type]
+    gate = GateVerdictMessage(verdict=verdict, reason=reason, checks=checks)
     return BacktestMessage(version=LIVE.version, coverage=COVERAGE, gate=gate)
 
 

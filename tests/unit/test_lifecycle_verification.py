@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from autoretrain.api.gates import GateVerdict
 from autoretrain.api.monitoring import LiveQuality
 from autoretrain.api.pods import LabelCoverage
 from autoretrain.api.run import ModelRetrainRunStatus
@@ -37,14 +38,14 @@ def promoted() -> ModelRetrainRunStatus:
     return status
 
 
-def backtest(labelled: int, verdict: str | None, regressed: bool = False) -> LiveQuality:
+def backtest(labelled: int, verdict: GateVerdict | None, regressed: bool = False) -> LiveQuality:
     return LiveQuality(
         version=CANDIDATE.version,
         replaced=CHAMPION.version,
         backtest="churn-backtest-1",
         judged_at=T0 + timedelta(hours=5),
         coverage=LabelCoverage(logged=labelled, matured=labelled, labelled=labelled),
-        verdict=verdict,  # type: ignore[arg-type]
+        verdict=verdict,
         reason="roc_auc.vsChampion: drop 0.2" if regressed else "all checks passed",
         regressed_vs_replaced=regressed,
     )

@@ -14,9 +14,8 @@ import pytest
 from kubernetes import client
 
 from demo.load import routable
-from localcluster import binaries, containerenv
+from localcluster import binaries, containerenv, nodeagent
 from localcluster.launcher import Launcher, State
-from localcluster.nodeagent import NodeAgent
 from localcluster.podnetwork import PodNetwork
 from localcluster.supervise import ClusterError, PortInUse, wait_ready
 from localcluster.volumes import VolumeError
@@ -223,11 +222,11 @@ def test_a_read_the_api_server_refuses_leaves_the_pod_waiting_rather_than_failed
         "spec": {"serviceAccountName": "forbidden"},
     }
     with recording_api() as (_, api):
-        agent = SimpleNamespace(core=client.CoreV1Api(api))
+        core = client.CoreV1Api(api)
         with pytest.raises(VolumeError, match="403"):
-            NodeAgent.token(agent, pod, None, 3600)  # type: ignore[arg-type]
+            nodeagent.request_token(core, pod, None, 3600)
         with pytest.raises(VolumeError, match="secret ns/forbidden: 403"):
-            NodeAgent.files(agent, "secret", "ns", "forbidden")  # type: ignore[arg-type]
+            nodeagent.read_files(core, "secret", "ns", "forbidden")
         with pytest.raises(containerenv.EnvError, match="configmap ns/forbidden: 403"):
-            NodeAgent._lookup(agent, "configmap", "ns", "forbidden")  # type: ignore[arg-type]
-        assert NodeAgent.files(agent, "secret", "ns", "missing") is None  # type: ignore[arg-type]
+            nodeagent.read_data(core, "configmap", "ns", "forbidden")
+        assert nodeagent.read_files(core, "secret", "ns", "missing") is None
