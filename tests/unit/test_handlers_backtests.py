@@ -14,12 +14,12 @@ def test_the_baseline_is_the_champion_before_and_none_after_a_rollback(tmp_path:
     registry = ModelRegistry(FileObjectStore(tmp_path))
     for version in ("v1", "v2"):
         publish(registry, version)
-    assert replaced(registry) is None  # no champion yet
+    assert replaced(registry, registry.champion()) is None  # no champion yet
     registry.promote("v1", expected_sequence=0)
-    assert replaced(registry) is None  # the first one replaced nothing
+    assert replaced(registry, registry.champion()) is None  # the first one replaced nothing
     registry.promote("v2", expected_sequence=1)
-    found = replaced(registry)
+    found = replaced(registry, registry.champion())
     assert found is not None and found.version == "v1"
     assert found.uri == registry.model_uri("v1")
     registry.promote("v1", expected_sequence=2, action="Rollback")
-    assert replaced(registry) is None
+    assert replaced(registry, registry.champion()) is None

@@ -17,7 +17,7 @@ from autoretrain.handlers.context import Context
 from autoretrain.kube.backtest_job import BACKTEST_STEP, SCHEDULED_TIME_ANNOTATION
 from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL, STEP_LABEL
 from autoretrain.lifecycle.backtests import BacktestView
-from autoretrain.store.registry import ModelRegistry
+from autoretrain.store.registry import ChampionRecord, ModelRegistry
 
 Obj = dict[str, Any]
 
@@ -52,13 +52,12 @@ def views(
     return found
 
 
-def replaced(registry: ModelRegistry) -> ModelVersionRef | None:
-    """The champion the current one replaced, as its record names it.
+def replaced(registry: ModelRegistry, current: ChampionRecord | None) -> ModelVersionRef | None:
+    """The champion the ``current`` record's one replaced, as that record names it.
 
     None for the first champion, and for one restored by a rollback: the version it
     replaced is the one found wanting, no baseline to hold it to.
     """
-    current = registry.champion()
     if current is None or current.action == "Rollback" or current.sequence < 2:
         return None
     before = registry.record(current.sequence - 1)

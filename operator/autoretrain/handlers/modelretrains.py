@@ -37,7 +37,7 @@ from autoretrain.lifecycle import policy
 from autoretrain.lifecycle.observed import StoreFault
 from autoretrain.lifecycle.references import References
 from autoretrain.store.errors import StoreError
-from autoretrain.store.registry import ModelRegistry
+from autoretrain.store.registry import ChampionRecord, ModelRegistry
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -97,8 +97,7 @@ def _run_body(mr: Obj, create: act.CreateRun, policy: RunPolicy) -> Obj:
     }
 
 
-def _champion(registry: ModelRegistry) -> Champion | None:
-    record = registry.champion()
+def _champion(registry: ModelRegistry, record: ChampionRecord | None) -> Champion | None:
     if record is None:
         return None
     metrics: dict[str, float] = {}
@@ -149,11 +148,13 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
     runs = ctx.kube.list("ModelRetrainRun", namespace, f"{MODEL_RETRAIN_LABEL}={name}")
     fault: StoreFault | None = None
     replaced = None
+    backtesting = backtests.wanted(spec)
     try:
         registry = stores.registry_for(ctx.kube, namespace, spec)
-        champion = _champion(registry)
-        if backtests.wanted(spec):
-            replaced = backtests.replaced(registry)
+        current = registry.champion()
+        champion = _champion(registry, current)
+        if backtesting:
+            replaced = backtests.replaced(registry, current)
     except StoreError as error:
         log.warning("modelretrain %s/%s: artifact store: %s", namespace, name, error)
         champion, fault = status.champion, stores.fault_of(error)
@@ -174,9 +175,7 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
             store_fault=fault,
             references=_references(ctx, namespace, spec),
             replaced=replaced,
-            backtests=backtests.views(ctx, namespace, name, status)
-            if backtests.wanted(spec)
-            else (),
+            backtests=backtests.views(ctx, namespace, name, status) if backtesting else (),
         )
     )
     requeue = _act(ctx, mr, status, decision, spec)
