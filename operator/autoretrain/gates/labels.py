@@ -5,7 +5,7 @@ judged. Labels that come early are usually unlike the rest (a customer who
 churns in the first week), so judging immature predictions by the few labels
 they have would bias the score.
 
-Real label feeds are messy, and each mess is counted in ``Coverage`` rather
+Real label feeds are messy, and each mess is counted in the ``LabelCoverage`` rather
 than hidden:
 - a prediction logged twice under one id (a client's retry) counts once, the
   first time it was answered;
