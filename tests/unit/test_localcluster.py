@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client
 
 from demo.load import routable
-from localcluster import binaries, containerenv, nodeagent
+from localcluster import binaries, containerenv, podsources
 from localcluster.launcher import Launcher, State
 from localcluster.podnetwork import PodNetwork
 from localcluster.supervise import ClusterError, PortInUse, wait_ready
@@ -224,9 +224,9 @@ def test_a_read_the_api_server_refuses_leaves_the_pod_waiting_rather_than_failed
     with recording_api() as (_, api):
         core = client.CoreV1Api(api)
         with pytest.raises(VolumeError, match="403"):
-            nodeagent.request_token(core, pod, None, 3600)
+            podsources.request_token(core, pod, None, 3600)
         with pytest.raises(VolumeError, match="secret ns/forbidden: 403"):
-            nodeagent.read_files(core, "secret", "ns", "forbidden")
+            podsources.read_files(core, "secret", "ns", "forbidden")
         with pytest.raises(containerenv.EnvError, match="configmap ns/forbidden: 403"):
-            nodeagent.read_data(core, "configmap", "ns", "forbidden")
-        assert nodeagent.read_files(core, "secret", "ns", "missing") is None
+            podsources.read_data(core, "configmap", "ns", "forbidden")
+        assert podsources.read_files(core, "secret", "ns", "missing") is None
