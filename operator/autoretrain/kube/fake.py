@@ -43,6 +43,7 @@ from autoretrain.api.modelretrain import ModelRetrain
 from autoretrain.api.run import ModelRetrainRun
 from autoretrain.kube.client import Kube, KubeApiError
 from autoretrain.kube.kinds import JSON_MERGE, Kind, event_body, kind_of, status_kind_of
+from autoretrain.kube.selectors import requirements, selects
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]
@@ -157,48 +158,6 @@ def validate(schema: type[ApiModel], obj: Obj, refusal: str) -> None:
         raise KubeApiError(422, f"{refusal}: {error}") from None
 
 
-def _requirements(selector: str) -> list[tuple[str, str, str]]:
-    """(operator, key, value) of equality-based label selectors, as ``kubectl -l`` takes them.
-
-    >>> _requirements("app=churn, track!=canary,autoretrain.io/run")
-    [('=', 'app', 'churn'), ('!=', 'track', 'canary'), ('exists', 'autoretrain.io/run', '')]
-    >>> _requirements("!skip")
-    [('!exists', 'skip', '')]
-    """
-    found: list[tuple[str, str, str]] = []
-    for term in (t.strip() for t in selector.split(",")):
-        if not term:
-            continue
-        if "(" in term or " in " in term or " notin " in term:
-            raise ValueError(f"FakeKube supports equality-based selectors only, not {term!r}")
-        if "!=" in term:
-            key, value = term.split("!=", 1)
-            found.append(("!=", key.strip(), value.strip()))
-        elif "=" in term:
-            key, value = term.replace("==", "=", 1).split("=", 1)
-            found.append(("=", key.strip(), value.strip()))
-        elif term.startswith("!"):
-            found.append(("!exists", term[1:].strip(), ""))
-        else:
-            found.append(("exists", term, ""))
-    return found
-
-
-def _selects(requirements: list[tuple[str, str, str]], labels: dict[str, str]) -> bool:
-    def holds(op: str, key: str, value: str) -> bool:
-        match op:
-            case "=":
-                return labels.get(key) == value
-            case "!=":
-                return labels.get(key) != value
-            case "exists":
-                return key in labels
-            case _:
-                return key not in labels
-
-    return all(holds(*requirement) for requirement in requirements)
-
-
 def _body(obj: Obj) -> Obj:
     """Everything that makes up ``generation``: all but metadata and status."""
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
@@ -243,12 +202,12 @@ class FakeKube:
         return copy.deepcopy(found) if found is not None else None
 
     def list(self, kind: str, namespace: str, selector: str = "") -> list[Obj]:
-        wanted = _requirements(selector)
+        wanted = requirements(selector)
         return sorted(
             (
                 obj
-                for obj in self.objects(kind, namespace)
-                if _selects(wanted, obj["metadata"].get("labels") or {})
+                for obj in self.objects(kind, namespace or None)
+                if selects(wanted, obj["metadata"].get("labels") or {})
             ),
             key=lambda obj: obj["metadata"]["name"],
         )

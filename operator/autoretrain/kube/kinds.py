@@ -60,9 +60,11 @@ class Kind:
         '/apis/batch/v1/namespaces/ml/jobs/run-1-train/status'
         >>> KINDS["Secret"].path("ml")
         '/api/v1/namespaces/ml/secrets'
+        >>> KINDS["Job"].path("")  # the collection in every namespace
+        '/apis/batch/v1/jobs'
         """
         root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced:
+        if self.namespaced and (namespace or name is not None):
             root += f"/namespaces/{quote(namespace, safe='')}"
         path = f"{root}/{self.plural}"
         if name is not None:
