@@ -3,6 +3,9 @@
 Only ``on.event`` handlers are used: they keep no state on the objects and add
 no finalizers, so deleting a ModelRetrain cascades through garbage collection
 whether or not the operator runs. All progress lives in the objects' status.
+
+Each handler feeds the watch cache before it queues a key, so the reconcile
+reads at least what the event reported (``autoretrain.kube.cache``).
 """
 
 from __future__ import annotations
@@ -23,11 +26,23 @@ from autoretrain.handlers.changes import WatchNews
 from autoretrain.handlers.context import Context, Key
 from autoretrain.handlers.workqueue import DEFAULT_WORKERS, WorkQueue
 from autoretrain.kube.backtest_job import BACKTEST_STEP
+from autoretrain.kube.cache import CachedKube, Feed, WatchCache
 from autoretrain.kube.client import ApiKube
 from autoretrain.kube.kinds import KINDS
 from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL, RUN_LABEL, STEP_LABEL
 
 log = logging.getLogger(__name__)
+
+#: What the watches below deliver, and so what reconciles read from the cache.
+FEEDS = (
+    Feed("ModelRetrain"),
+    Feed("ModelRetrainRun"),
+    Feed("Job", RUN_LABEL),
+    Feed("Deployment", RUN_LABEL),
+)
+#: How often the cache is refreshed from full listings, which is how it learns of
+#: deletions made while a watch was down.
+RELIST_SECONDS = 600.0
 
 
 def _api_client() -> client.ApiClient:
@@ -76,7 +91,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     logging.getLogger("autoretrain").setLevel(os.environ.get("AUTORETRAIN_LOG_LEVEL", "INFO"))
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
-    ctx = Context(kube=ApiKube(_api_client()), metrics=_metrics())
+    kube = CachedKube(ApiKube(_api_client()), _CACHE)
+    # Before any key is queued: a list answered from a cache that has not seen a full
+    # listing goes to the API server, but nothing would ever need to.
+    await asyncio.to_thread(kube.relist)
+    memo["relisting"] = asyncio.create_task(_relist_every(kube, RELIST_SECONDS))
+    ctx = Context(kube=kube, metrics=_metrics())
     port = os.environ.get("AUTORETRAIN_METRICS_PORT")
     if port:
         operator_metrics.serve(int(port))
@@ -91,11 +111,21 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     memo["worker"] = asyncio.create_task(work)
 
 
+async def _relist_every(kube: CachedKube, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await asyncio.to_thread(kube.relist)
+        except Exception as error:  # the watches still feed it; the next listing may work
+            log.warning("refreshing the watch cache failed: %s", error)
+
+
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    worker = memo.get("worker")
-    if worker is not None:
-        worker.cancel()
+    for task in ("relisting", "worker"):
+        running = memo.get(task)
+        if running is not None:
+            running.cancel()
     queue = memo.get("queue")
     if queue is not None:
         # The elector runs the queue in a task of its own, which cancelling the elector
@@ -119,12 +149,21 @@ def _resource(kind: str) -> tuple[str, str, str]:
 
 
 _NEWS = WatchNews()
+_CACHE = WatchCache(FEEDS)
+_KIND_OF_PLURAL = {entry.plural: kind for kind, entry in KINDS.items()}
 
 
 @kopf.on.event(*_resource("ModelRetrain"))
 async def modelretrain_changed(
-    namespace: str | None, name: str, body: Mapping[str, Any], memo: Any, type: str | None, **_: Any
+    namespace: str | None,
+    name: str,
+    body: Mapping[str, Any],
+    event: Mapping[str, Any],
+    memo: Any,
+    type: str | None,
+    **_: Any,
 ) -> None:
+    _CACHE.observe("ModelRetrain", type, event["object"])
     if type == "DELETED":
         operator_metrics.forget_modelretrain(namespace or "", name)
     if _NEWS.news("ModelRetrain", type, body, spec_only=True):
@@ -137,10 +176,12 @@ async def run_changed(
     name: str,
     labels: Mapping[str, str],
     body: Mapping[str, Any],
+    event: Mapping[str, Any],
     memo: Any,
     type: str | None,
     **_: Any,
 ) -> None:
+    _CACHE.observe("ModelRetrainRun", type, event["object"])
     if not _NEWS.news("ModelRetrainRun", type, body):
         return
     _queue(memo).add(("ModelRetrainRun", namespace or "", name))
@@ -155,11 +196,13 @@ async def child_changed(
     namespace: str | None,
     labels: Mapping[str, str],
     body: Mapping[str, Any],
+    event: Mapping[str, Any],
     resource: kopf.Resource,
     memo: Any,
     type: str | None,
     **_: Any,
 ) -> None:
+    _CACHE.observe(_KIND_OF_PLURAL[resource.plural], type, event["object"])
     if _NEWS.news(resource.plural, type, body):
         _queue(memo).add(("ModelRetrainRun", namespace or "", labels[RUN_LABEL]))
 
