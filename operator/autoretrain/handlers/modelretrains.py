@@ -149,8 +149,11 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
     fault: StoreFault | None = None
     replaced = None
     backtesting = backtests.wanted(spec)
+    secret_found: bool | None = None
     try:
         registry = stores.registry_for(ctx.kube, namespace, spec)
+        # Opened with the Secret's keys, the registry has shown that the Secret is there.
+        secret_found = True if stores.reads_secret(spec) else None
         current = registry.champion()
         champion = _champion(registry, current)
         if backtesting:
@@ -173,7 +176,7 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
             backtest_trigger=(meta.get("annotations") or {}).get(BACKTEST_ANNOTATION),
             now=ctx.clock(),
             store_fault=fault,
-            references=_references(ctx, namespace, spec),
+            references=_references(ctx, namespace, spec, secret_found),
             replaced=replaced,
             backtests=backtests.views(ctx, namespace, name, status) if backtesting else (),
         )
@@ -197,10 +200,13 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
     return requeue
 
 
-def _references(ctx: Context, namespace: str, spec: RunPolicy) -> References:
+def _references(
+    ctx: Context, namespace: str, spec: RunPolicy, secret_found: bool | None = None
+) -> References:
     """Whether the serving Deployment, its containers and the Secret are there.
 
     A read that is refused (the operator may not read Secrets) leaves that part unknown.
+    ``secret_found`` spares reading the Secret again when the caller already has.
     """
 
     def found(kind: str, name: str) -> tuple[bool | None, Obj | None]:
@@ -214,7 +220,9 @@ def _references(ctx: Context, namespace: str, spec: RunPolicy) -> References:
 
     there, deployment = found("Deployment", spec.serving.deployment_ref.name)
     secret_ref = spec.artifacts.secret_ref
-    secret = found("Secret", secret_ref.name)[0] if secret_ref else None
+    secret = secret_found
+    if secret_ref and secret is None:
+        secret = found("Secret", secret_ref.name)[0]
     containers = observe.container_names(deployment) if deployment else ()
     return References(deployment=there, containers=containers, secret=secret)
 

@@ -17,9 +17,14 @@ from autoretrain.store.objects import open_store
 from autoretrain.store.registry import ModelRegistry
 
 
+def reads_secret(spec: RunPolicy) -> bool:
+    """Whether opening the registry reads the Secret: only S3 takes credentials from one."""
+    return spec.artifacts.uri.startswith("s3://") and spec.artifacts.secret_ref is not None
+
+
 def registry_for(kube: Kube, namespace: str, spec: RunPolicy) -> ModelRegistry:
     uri = spec.artifacts.uri
-    if not uri.startswith("s3://") or spec.artifacts.secret_ref is None:
+    if not reads_secret(spec) or spec.artifacts.secret_ref is None:
         return ModelRegistry(open_store(uri))
     name = f"{namespace}/{spec.artifacts.secret_ref.name}"
     try:
