@@ -151,7 +151,12 @@ def test_single_class_on_live_traffic_is_rolled_back_without_waiting_for_the_int
     champion = scenario.registry().champion()
     assert champion is not None and champion.version == stable_version
     eventually(lambda: not _canary_exists(scenario), what="the canary removed")
-    assert _rollbacks(platform, scenario.namespace) == 1.0
+    # The operator renders its metrics page at most every few seconds.
+    eventually(
+        lambda: _rollbacks(platform, scenario.namespace) == 1.0,
+        timeout=15,
+        what="one rollback counted in the operator's metrics",
+    )
     events = scenario.cluster.kubectl(
         "get", "events", "-n", scenario.namespace, "--field-selector", f"involvedObject.name={name}"
     ).stdout

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import socket
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
 from autoretrain.api.gates import GateCheckResult
 from autoretrain.api.monitoring import LiveQuality
@@ -105,3 +108,34 @@ def test_live_quality_is_exported_and_goes_with_its_modelretrain() -> None:
     operator_metrics.forget_modelretrain("metrics-ns", "live")
     assert _value("autoretrain_live_metric", **labels, check="roc_auc") is None
     assert _value("autoretrain_live_quality_regressed", **labels) is None
+
+
+def test_the_metrics_page_is_rendered_once_per_interval_for_every_scrape() -> None:
+    registry = CollectorRegistry()
+    gauge = Gauge("autoretrain_test_depth", "A gauge the page shows.", registry=registry)
+    now = [0.0]
+    page = operator_metrics.Exposition(registry, max_age=5.0, clock=lambda: now[0])
+    gauge.set(1)
+    first = page.render(gzipped=False)
+    gauge.set(2)
+    now[0] = 4.9
+    assert page.render(gzipped=False) == first  # a scrape within the interval
+    now[0] = 5.0
+    assert b"autoretrain_test_depth 2.0" in page.render(gzipped=False)
+    assert gzip.decompress(page.render(gzipped=True)) == page.render(gzipped=False)
+
+
+def test_the_metrics_page_is_served_over_http_with_gzip_on_request() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    operator_metrics.serve(port)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"Accept-Encoding": "gzip"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = gzip.decompress(response.read()).decode()
+    assert "autoretrain_workqueue_depth" in text
+    assert "_created" not in text  # they would double the series per ModelRetrain

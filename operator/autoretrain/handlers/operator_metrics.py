@@ -17,14 +17,27 @@ them, and the chart's dashboards and alert rules read them:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import gzip
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from socketserver import ThreadingMixIn
 from typing import Any, TypeVar
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from autoretrain.api.common import FINAL_RUN_PHASES
 from autoretrain.api.monitoring import LiveQuality
@@ -33,6 +46,15 @@ from autoretrain.lifecycle import schedule
 
 #: The labels of every series kept per ModelRetrain.
 RETRAIN_LABELS = ("namespace", "modelretrain")
+#: A thousand ModelRetrains make thousands of series, and prometheus_client renders
+#: them at about 15 µs each: one rendering serves every scrape for this long, so a
+#: Prometheus scraping every second does not keep a core busy. No alert or panel
+#: reads these metrics at a finer grain.
+RENDER_AT_MOST_EVERY = 5.0
+
+# Counters' ``_created`` series would double the per-ModelRetrain series; no rule or
+# panel reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _Metric = TypeVar("_Metric", Counter, Gauge)
 
@@ -122,8 +144,55 @@ for _kind in KINDS:
     RECONCILE_ERRORS.labels(_kind)
 
 
+class Exposition:
+    """The metrics page, rendered at most once per ``max_age`` seconds for all scrapes.
+
+    >>> page = Exposition(CollectorRegistry(), max_age=60)
+    >>> page.render(gzipped=False) is page.render(gzipped=False)
+    True
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry = REGISTRY,
+        max_age: float = RENDER_AT_MOST_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._registry, self._max_age, self._clock = registry, max_age, clock
+        self._lock = threading.Lock()
+        self._rendered_at = -max_age
+        self._plain, self._gzipped = b"", b""
+
+    def render(self, gzipped: bool) -> bytes:
+        with self._lock:  # concurrent scrapes wait for one rendering, not each do one
+            if self._clock() - self._rendered_at >= self._max_age:
+                self._plain = generate_latest(self._registry)
+                self._gzipped = gzip.compress(self._plain, compresslevel=1)
+                self._rendered_at = self._clock()
+            return self._gzipped if gzipped else self._plain
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        gzipped = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        body = self.render(gzipped)
+        headers = [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))]
+        if gzipped:
+            headers.append(("Content-Encoding", "gzip"))
+        start_response("200 OK", headers)
+        return [body]
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """A scrape a second is not worth a log line."""
+
+
 def serve(port: int) -> None:
-    start_http_server(port)
+    server = make_server("", port, Exposition(), _Server, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
 
 
 def record_transition(
