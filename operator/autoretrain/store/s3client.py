@@ -54,14 +54,13 @@ def make_s3_client(env: Mapping[str, str] | None = None) -> S3Client:
     isolated = env is not None
     env = os.environ if env is None else env
     key = _settings_key(env, isolated)
+    # Held while building: the workers that start together after a restart all want
+    # the same client, and each build costs about a quarter second of CPU.
     with _clients_lock:
-        cached = _clients.get(key)
-        if cached is not None:
-            _clients.move_to_end(key)
-            return cached
-    client = _build(env, isolated)
-    with _clients_lock:
-        client = _clients.setdefault(key, client)
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _build(env, isolated)
+        _clients.move_to_end(key)
         while len(_clients) > MAX_CACHED_CLIENTS:
             _clients.popitem(last=False)
     return client
