@@ -68,42 +68,29 @@ def test_the_crd_lists_the_zones_of_the_pinned_database() -> None:
 
 
 @pytest.mark.parametrize(
-    "schedule",
-    ["0 0 30 2 *", "0 0 31 feb ?", "0 0 30-31 2 *", "0 0 31 4,6,9,11 *", "0 0 31 APR *"],
-)
-def test_schedules_that_never_fire_are_refused(schedule: str) -> None:
-    assert "never fires" in refusal("spec.schedule", schedule)
-
-
-@pytest.mark.parametrize(
-    "schedule",
-    ["0 0 29 2 *", "0 0 30 2 MON", "0 0 31 4,7 *", "0 0 28-31 2 *", "0 0 31 * *", "0 0 1,31 4 *"],
-)
-def test_schedules_that_fire_now_and_then_are_accepted(schedule: str) -> None:
-    assert ModelRetrain.from_api(changed("spec.schedule", schedule)).spec.schedule == schedule
-
-
-def test_the_never_fires_rule_is_in_the_crd() -> None:
-    assert any(cron.NEVER_FIRES_PATTERNS[0] in rule for rule in rules_at(".spec.schedule"))
-
-
-def test_no_admitted_duration_overflows() -> None:
-    # The longest string the pattern admits stays far inside Go's 2562047h.
-    assert duration_seconds("999999h999999h9h") < 2_562_047 * 3600
-
-
-def test_a_fractional_bound_holds_for_whole_numbers_too() -> None:
-    # The API server truncates a fractional bound for a whole-number value; CEL does not.
-    assert "greater than or equal to 0.5" in refusal(
-        "spec.gates.offline.checks.1.metric.confidence", 0
-    )
-    assert "self >= 0.5" in rules_at(".spec.gates.offline.checks[].metric.confidence")
-    assert "self <= 0.999" in rules_at(".spec.gates.offline.checks[].metric.confidence")
-
-
-@pytest.mark.parametrize(
     ("path", "value", "words"),
     [
+        # Not cron as the CronJob controller reads it
+        ("spec.schedule", "", "cron expression"),
+        ("spec.schedule", "0 25 * * *", "cron expression"),
+        ("spec.schedule", "60 * * * *", "cron expression"),
+        ("spec.schedule", "* * * *", "cron expression"),
+        ("spec.schedule", "* * * * * *", "cron expression"),
+        ("spec.schedule", "0 2 32 * *", "cron expression"),
+        ("spec.schedule", "0 2 * 13 *", "cron expression"),
+        ("spec.schedule", "0 2 * * 8", "cron expression"),
+        ("spec.schedule", "CRON_TZ=UTC 0 2 * * *", "cron expression"),
+        ("spec.schedule", "TZ=UTC 0 2 * * *", "cron expression"),
+        ("spec.schedule", "@often", "cron expression"),
+        ("spec.schedule", " 0 2 * * *", "cron expression"),
+        ("spec.schedule", "0 2 * * *\n", "cron expression"),
+        ("spec.schedule", "*/0 * * * *", "cron expression"),
+        # Cron that never fires: no month has the day
+        ("spec.schedule", "0 0 30 2 *", "never fires"),
+        ("spec.schedule", "0 0 31 feb ?", "never fires"),
+        ("spec.schedule", "0 0 30-31 2 *", "never fires"),
+        ("spec.schedule", "0 0 31 4,6,9,11 *", "never fires"),
+        ("spec.schedule", "0 0 31 APR *", "never fires"),
         # Durations out of their field's range
         ("spec.gates.online.interval", "0s", "from 1s to 24h"),
         ("spec.gates.online.interval", "25h", "from 1s to 24h"),
@@ -129,6 +116,55 @@ def test_values_outside_their_rules_are_refused_naming_the_rule(
     path: str, value: object, words: str
 ) -> None:
     assert words in refusal(path, value)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        "0 2 * * *",
+        "*/15 * * * *",
+        "0 0-23/2 1,15 * *",
+        "5/10 * * * *",
+        "0 2 * jan mon",
+        "0 2 ? * SUN-SAT",
+        "59 23 31 12 7",
+        "@daily",
+        "@hourly",
+        "0  2 * * *",
+        # Days that only some months have: the schedule fires now and then
+        "0 0 29 2 *",
+        "0 0 30 2 MON",
+        "0 0 31 4,7 *",
+        "0 0 28-31 2 *",
+        "0 0 31 * *",
+        "0 0 1,31 4 *",
+    ],
+)
+def test_schedules_that_parse_and_fire_are_accepted(schedule: str) -> None:
+    assert ModelRetrain.from_api(changed("spec.schedule", schedule)).spec.schedule == schedule
+
+
+def test_the_cron_pattern_needs_no_escapes_for_cel() -> None:
+    # It is embedded in a single-quoted CEL string literal.
+    assert "\\" not in cron.CRON_PATTERN and "'" not in cron.CRON_PATTERN
+
+
+def test_the_never_fires_rule_is_in_the_crd() -> None:
+    assert any(cron.NEVER_FIRES_PATTERNS[0] in rule for rule in rules_at(".spec.schedule"))
+
+
+def test_no_admitted_duration_overflows() -> None:
+    # The longest string the pattern admits stays far inside Go's 2562047h.
+    assert duration_seconds("999999h999999h9h") < 2_562_047 * 3600
+
+
+def test_a_fractional_bound_holds_for_whole_numbers_too() -> None:
+    # The API server truncates a fractional bound for a whole-number value; CEL does not.
+    assert "greater than or equal to 0.5" in refusal(
+        "spec.gates.offline.checks.1.metric.confidence", 0
+    )
+    assert "self >= 0.5" in rules_at(".spec.gates.offline.checks[].metric.confidence")
+    assert "self <= 0.999" in rules_at(".spec.gates.offline.checks[].metric.confidence")
 
 
 def test_a_dotted_file_name_is_not_a_dot_segment() -> None:
