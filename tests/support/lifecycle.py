@@ -73,6 +73,31 @@ def walk(*seen: RunObservation, **overrides: Any) -> tuple[ModelRetrainRunStatus
     return status, actions
 
 
+def reached(phase: str) -> ModelRetrainRunStatus:
+    """A run that reached ``phase`` through the state machine."""
+    steps = {
+        "Pending": [],
+        "Training": [RunObservation(champion=CHAMPION, serving=deployment())],
+        "Gating": [
+            RunObservation(champion=CHAMPION, serving=deployment()),
+            RunObservation(champion=CHAMPION, training_job=trained(), serving=deployment()),
+        ],
+    }
+    canary = phase == "Canary"
+    route = (
+        steps[phase]
+        if phase in steps
+        else [
+            *steps["Gating"],
+            RunObservation(champion=CHAMPION, gate_job=gate(), serving=deployment()),
+        ]
+    )
+    extra = {"canary": {"steps": [{"weight": 50}]}} if canary else {}
+    status = walk(*route, **extra)[0] if route else ModelRetrainRunStatus()
+    assert status.phase == phase
+    return status
+
+
 def trained(message: dict[str, Any] | None = None) -> JobState:
     report = message or {
         "candidateUri": CANDIDATE.uri,

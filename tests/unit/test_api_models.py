@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from autoretrain.api.common import Condition, find_condition, set_condition
-from autoretrain.api.cron import CRON_PATTERN
 from autoretrain.api.modelretrain import (
     MAX_NAME_LENGTH,
     TRIGGER_ANNOTATION,
@@ -89,56 +88,6 @@ def test_full_example_carries_every_section() -> None:
     container = spec.training.template.spec.containers[0]
     # Fields the models do not name pass through untouched to the training Job.
     assert container.model_extra is not None and container.model_extra["resources"]["limits"]
-
-
-@pytest.mark.parametrize(
-    "schedule",
-    [
-        "0 2 * * *",
-        "*/15 * * * *",
-        "0 0-23/2 1,15 * *",
-        "5/10 * * * *",
-        "0 2 * jan mon",
-        "0 2 ? * SUN-SAT",
-        "59 23 31 12 7",
-        "@daily",
-        "@hourly",
-        "0  2 * * *",
-    ],
-)
-def test_cron_schedules_that_parse(schedule: str) -> None:
-    manifest = with_change(load("minimal.yaml"), "spec.schedule", schedule)
-    assert ModelRetrain.from_api(manifest).spec.schedule == schedule
-
-
-@pytest.mark.parametrize(
-    "schedule",
-    [
-        "",
-        "0 25 * * *",
-        "60 * * * *",
-        "* * * *",
-        "* * * * * *",
-        "0 2 32 * *",
-        "0 2 * 13 *",
-        "0 2 * * 8",
-        "CRON_TZ=UTC 0 2 * * *",
-        "TZ=UTC 0 2 * * *",
-        "@often",
-        " 0 2 * * *",
-        "0 2 * * *\n",
-        "*/0 * * * *",
-    ],
-)
-def test_cron_schedules_that_do_not(schedule: str) -> None:
-    manifest = with_change(load("minimal.yaml"), "spec.schedule", schedule)
-    with pytest.raises(pydantic.ValidationError, match="cron expression"):
-        ModelRetrain.from_api(manifest)
-
-
-def test_the_cron_pattern_needs_no_escapes_for_cel() -> None:
-    # It is embedded in a single-quoted CEL string literal.
-    assert "\\" not in CRON_PATTERN and "'" not in CRON_PATTERN
 
 
 INVALID_SPECS = [

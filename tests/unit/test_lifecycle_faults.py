@@ -8,7 +8,6 @@ import pytest
 
 from autoretrain.api.common import find_condition
 from autoretrain.api.modelretrain import Champion, ModelRetrainStatus
-from autoretrain.api.run import ModelRetrainRunStatus
 from autoretrain.lifecycle import actions as act
 from autoretrain.lifecycle import policy
 from autoretrain.lifecycle.faults import STORE_RETRY_SECONDS
@@ -20,10 +19,8 @@ from tests.support.lifecycle import (
     T0,
     ctx,
     deployment,
-    gate,
+    reached,
     spec,
-    trained,
-    walk,
 )
 
 UNREACHABLE = StoreFault(
@@ -33,31 +30,6 @@ UNREACHABLE = StoreFault(
 NO_SECRET = StoreFault("CredentialsError", "Secret ml/s3 named by spec.artifacts.secretRef ...")
 DENIED = StoreFault("ArtifactStoreAccessDenied", "list ...: SignatureDoesNotMatch: ...")
 NO_BUCKET = StoreFault("ArtifactBucketNotFound", "list s3://models/...: NoSuchBucket: ...")
-
-
-def _in(phase: str) -> ModelRetrainRunStatus:
-    """A run that reached ``phase`` through the state machine."""
-    steps = {
-        "Pending": [],
-        "Training": [RunObservation(champion=CHAMPION, serving=deployment())],
-        "Gating": [
-            RunObservation(champion=CHAMPION, serving=deployment()),
-            RunObservation(champion=CHAMPION, training_job=trained(), serving=deployment()),
-        ],
-    }
-    canary = phase == "Canary"
-    route = (
-        steps[phase]
-        if phase in steps
-        else [
-            *steps["Gating"],
-            RunObservation(champion=CHAMPION, gate_job=gate(), serving=deployment()),
-        ]
-    )
-    extra = {"canary": {"steps": [{"weight": 50}]}} if canary else {}
-    status = walk(*route, **extra)[0] if route else ModelRetrainRunStatus()
-    assert status.phase == phase
-    return status
 
 
 def _kinds(actions: tuple[object, ...]) -> list[object]:
@@ -80,7 +52,7 @@ def test_a_store_fault_before_promotion_fails_the_run_with_the_store_s_reason(
     phase: str, cleanup: list[object], says: str, fault: StoreFault
 ) -> None:
     extra = {"canary": {"steps": [{"weight": 50}]}} if phase == "Canary" else {}
-    decision = decide(ctx(**extra), _in(phase), RunObservation(store_fault=fault))
+    decision = decide(ctx(**extra), reached(phase), RunObservation(store_fault=fault))
     status = decision.status
     assert (status.phase, status.reason) == ("Failed", fault.reason)
     assert status.message == f"artifact store: {fault.message}; {says}"
@@ -92,7 +64,7 @@ def test_a_store_fault_before_promotion_fails_the_run_with_the_store_s_reason(
 
 
 def test_a_store_fault_in_promoting_holds_and_says_why_once() -> None:
-    promoting = _in("Promoting")
+    promoting = reached("Promoting")
     first = decide(ctx(), promoting, RunObservation(store_fault=UNREACHABLE))
     assert first.status.phase == "Promoting" and first.requeue_after == STORE_RETRY_SECONDS
     assert first.actions == (
@@ -111,7 +83,7 @@ def test_a_store_fault_in_promoting_holds_and_says_why_once() -> None:
 
 
 def test_a_held_promotion_finishes_when_the_store_answers_even_after_its_timeout() -> None:
-    held = decide(ctx(), _in("Promoting"), RunObservation(store_fault=UNREACHABLE)).status
+    held = decide(ctx(), reached("Promoting"), RunObservation(store_fault=UNREACHABLE)).status
     late = ctx(timedelta(hours=2))  # far beyond rolloutTimeoutSeconds
     done = decide(late, held, RunObservation(champion=CHAMPION, serving=deployment(CANDIDATE)))
     assert (done.status.phase, done.status.reason) == ("Succeeded", "Promoted")
@@ -123,7 +95,7 @@ def test_a_held_promotion_finishes_when_the_store_answers_even_after_its_timeout
 def test_a_rollout_still_unfinished_after_its_timeout_is_still_restored() -> None:
     late = ctx(timedelta(hours=2))
     seen = RunObservation(champion=CHAMPION, serving=deployment(CANDIDATE, rolled_out=False))
-    decision = decide(late, _in("Promoting"), seen)
+    decision = decide(late, reached("Promoting"), seen)
     assert decision.status.reason == "RolloutFailed"
 
 
@@ -158,7 +130,7 @@ def test_a_job_failed_by_its_pods_is_stopped_one_failed_by_kubernetes_is_left(
     phase: str, job: JobState, reason: str, stopped: bool
 ) -> None:
     seen = RunObservation(training_job=job) if phase == "Training" else RunObservation(gate_job=job)
-    decision = decide(ctx(), _in(phase), seen)
+    decision = decide(ctx(), reached(phase), seen)
     assert (decision.status.phase, decision.status.reason) == ("Failed", reason)
     assert job.reason is not None and job.reason in (decision.status.message or "")
     assert _kinds(decision.actions) == ([act.StopJob(job.name)] if stopped else [])

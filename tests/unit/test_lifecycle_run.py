@@ -19,6 +19,7 @@ from tests.support.lifecycle import (
     ctx,
     deployment,
     gate,
+    reached,
     trained,
     walk,
 )
@@ -129,20 +130,10 @@ def test_a_run_whose_serving_reference_is_missing_fails_before_training(
     assert decision.actions[-1] == act.Emit("Warning", reason, status.message or "")
 
 
-def _promoting() -> ModelRetrainRunStatus:
-    status, _ = walk(
-        RunObservation(champion=CHAMPION, serving=deployment()),
-        RunObservation(training_job=trained(), serving=deployment()),
-        RunObservation(gate_job=gate(), serving=deployment()),
-    )
-    assert status.phase == "Promoting"
-    return status
-
-
 def test_a_failed_rollout_restores_the_previous_model() -> None:
     decision = decide(
         ctx(timedelta(seconds=5)),
-        _promoting(),
+        reached("Promoting"),
         RunObservation(
             champion=CHAMPION,
             serving=deployment(CANDIDATE, rolled_out=False, deadline_exceeded=True),
@@ -157,7 +148,7 @@ def test_a_rollout_that_outlasts_its_timeout_is_restored() -> None:
     late = ctx(timedelta(seconds=700))
     decision = decide(
         late,
-        _promoting(),
+        reached("Promoting"),
         RunObservation(champion=CHAMPION, serving=deployment(CANDIDATE, rolled_out=False)),
     )
     assert decision.status.reason == "RolloutFailed"
@@ -165,7 +156,7 @@ def test_a_rollout_that_outlasts_its_timeout_is_restored() -> None:
 
 def test_promotion_reapplies_the_patch_if_it_was_lost() -> None:
     decision = decide(
-        ctx(), _promoting(), RunObservation(champion=CHAMPION, serving=deployment(CHAMPION))
+        ctx(), reached("Promoting"), RunObservation(champion=CHAMPION, serving=deployment(CHAMPION))
     )
     assert decision.actions == (act.SetServingModel(CANDIDATE),)
 
@@ -173,14 +164,14 @@ def test_promotion_reapplies_the_patch_if_it_was_lost() -> None:
 def test_a_champion_moved_by_someone_else_stops_the_promotion() -> None:
     other = CHAMPION.model_copy(update={"version": "other"})
     decision = decide(
-        ctx(), _promoting(), RunObservation(champion=other, serving=deployment(CANDIDATE))
+        ctx(), reached("Promoting"), RunObservation(champion=other, serving=deployment(CANDIDATE))
     )
     assert decision.status.reason == "ChampionConflict"
     assert act.SetServingModel(other) in decision.actions
 
 
 def test_a_deleted_serving_deployment_fails_without_changes() -> None:
-    decision = decide(ctx(), _promoting(), RunObservation(champion=CHAMPION))
+    decision = decide(ctx(), reached("Promoting"), RunObservation(champion=CHAMPION))
     assert decision.status.reason == "ServingDeploymentMissing"
 
 

@@ -32,11 +32,16 @@ class CreateGateJob:
 
 
 @dataclass(frozen=True)
-class StopJob:
-    """Suspend a Job whose pods cannot start: the Job controller deletes its pods, and
-    the Job stays for the audit. Kubernetes would otherwise retry until the deadline."""
+class ChildAction:
+    """An action on one child of the object being reconciled, a Job or a run, by its name."""
 
     name: str
+
+
+@dataclass(frozen=True)
+class StopJob(ChildAction):
+    """Suspend a Job whose pods cannot start: the Job controller deletes its pods, and
+    the Job stays for the audit. Kubernetes would otherwise retry until the deadline."""
 
 
 @dataclass(frozen=True)
@@ -87,23 +92,21 @@ class Emit:
 
 
 @dataclass(frozen=True)
-class CreateRun:
-    name: str
+class CreateRun(ChildAction):
     trigger: RunTrigger
     scheduled_time: datetime | None = None
     trigger_value: str | None = None
 
 
 @dataclass(frozen=True)
-class DeleteRun:
-    name: str
+class DeleteRun(ChildAction):
+    """Delete a run the history no longer keeps, or an active one a newer run replaces."""
 
 
 @dataclass(frozen=True)
-class CreateBacktestJob:
+class CreateBacktestJob(ChildAction):
     """Create the backtest Job of one schedule tick, or adopt the one that exists."""
 
-    name: str
     scheduled_time: datetime
     champion: ModelVersionRef
     """The version judged on its own traffic."""
@@ -112,10 +115,8 @@ class CreateBacktestJob:
 
 
 @dataclass(frozen=True)
-class DeleteJob:
+class DeleteJob(ChildAction):
     """Delete a finished Job, and its pods, that the history no longer keeps."""
-
-    name: str
 
 
 RunAction = (

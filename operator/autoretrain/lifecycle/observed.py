@@ -8,6 +8,7 @@ from typing import Literal
 from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.monitoring import LiveQuality
 from autoretrain.api.run import CanaryMeasurement
+from autoretrain.lifecycle.causes import Cause
 
 JobOutcome = Literal["Running", "Succeeded", "Failed"]
 
@@ -28,13 +29,13 @@ class JobState:
 
 
 @dataclass(frozen=True)
-class StoreFault:
-    """The artifact store could not be opened or read; nothing in it is known."""
+class StoreFault(Cause):
+    """The artifact store could not be opened or read; nothing in it is known.
 
-    reason: str
-    """CamelCase, from the store's error class: CredentialsError, ArtifactStoreUnreachable, ..."""
-    message: str
-    """Names the Secret, key, endpoint or bucket and the S3 code; never a credential."""
+    The reason comes from the store's error class (CredentialsError,
+    ArtifactStoreUnreachable, ...); the message names the Secret, key, endpoint or
+    bucket and the S3 code, never a credential.
+    """
 
 
 @dataclass(frozen=True)

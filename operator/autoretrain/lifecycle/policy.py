@@ -30,6 +30,7 @@ from autoretrain.lifecycle import backtests as backtesting
 from autoretrain.lifecycle import failures, references, schedule, validity
 from autoretrain.lifecycle.actions import CreateRun, DeleteRun, Emit, PolicyAction
 from autoretrain.lifecycle.backtests import BacktestView
+from autoretrain.lifecycle.causes import Cause
 from autoretrain.lifecycle.faults import STORE_CONDITION
 from autoretrain.lifecycle.observed import StoreFault
 from autoretrain.lifecycle.references import REFERENCES_CONDITION, References
@@ -210,7 +211,7 @@ def decide(p: PolicyInput) -> PolicyDecision:
             start(run, "last_degradation", regressed.backtest)
 
     actions += _prune(spec, p.runs)
-    actions += _store_news(p)
+    actions += _news(p.status, STORE_CONDITION, "False", p.store_fault, "artifact store: ")
     actions += _news(p.status, SPEC_CONDITION, "True", problem)
     # A missing Secret fails the store too, whose Warning already says so: one per cause.
     told = missing is not None and missing.reason == references.SECRET_MISSING and p.store_fault
@@ -227,16 +228,13 @@ def resync_seconds(name: str) -> float:
 
 
 def _news(
-    status: ModelRetrainStatus,
-    kind: str,
-    bad: str,
-    problem: Problem | references.Missing | None,
+    status: ModelRetrainStatus, kind: str, bad: str, cause: Cause | None, about: str = ""
 ) -> tuple[Emit, ...]:
     """A Warning when condition ``kind`` turns ``bad`` or changes its reason; not on every look."""
     before = find_condition(status.conditions, kind)
-    if problem is None or (before and before.status == bad and before.reason == problem.reason):
+    if cause is None or (before and before.status == bad and before.reason == cause.reason):
         return ()
-    return (Emit("Warning", problem.reason, problem.message),)
+    return (Emit("Warning", cause.reason, f"{about}{cause.message}"),)
 
 
 def invalid(
@@ -256,15 +254,6 @@ def invalid(
     )
     actions = _news(status, SPEC_CONDITION, "True", problem)
     return PolicyDecision(new_status, actions, requeue_after=None)
-
-
-def _store_news(p: PolicyInput) -> tuple[Emit, ...]:
-    """A Warning when the store starts failing, or fails differently; not on every look."""
-    fault = p.store_fault
-    before = find_condition(p.status.conditions, STORE_CONDITION)
-    if fault is None or (before and before.status == "False" and before.reason == fault.reason):
-        return ()
-    return (Emit("Warning", fault.reason, f"artifact store: {fault.message}"),)
 
 
 def _references_condition(p: PolicyInput, missing: references.Missing | None) -> Condition | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autoretrain.api.policy import RunPolicy
+from autoretrain.lifecycle.causes import Cause
 from autoretrain.lifecycle.observed import DeploymentState
 
 REFERENCES_CONDITION = "ReferencesResolved"
@@ -36,9 +37,8 @@ class References:
 
 
 @dataclass(frozen=True)
-class Missing:
-    reason: str
-    message: str
+class Missing(Cause):
+    """A named object that is not there; the message says which and where it is named."""
 
 
 def _deployment_missing(spec: RunPolicy) -> Missing:

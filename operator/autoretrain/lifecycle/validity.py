@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from autoretrain.api.common import Condition
 from autoretrain.api.run import ModelRetrainRunStatus
 from autoretrain.lifecycle import schedule as cron
+from autoretrain.lifecycle.causes import Cause
 from autoretrain.lifecycle.decision import RunContext, RunDecision, finish
 
 SPEC_CONDITION = "InvalidSpec"
@@ -35,11 +36,8 @@ SPEC_VALID = "SpecValid"
 
 
 @dataclass(frozen=True)
-class Problem:
-    """Why the spec cannot be acted on: a CamelCase reason and a message naming fields."""
-
-    reason: str
-    message: str
+class Problem(Cause):
+    """Why the spec cannot be acted on; the message names the fields."""
 
 
 def schedule_problem(schedule: str | None, time_zone: str | None, now: datetime) -> Problem | None:
