@@ -153,70 +153,55 @@ _CACHE = WatchCache(FEEDS)
 _KIND_OF_PLURAL = {entry.plural: kind for kind, entry in KINDS.items()}
 
 
+Event = Mapping[str, Any]
+
+
+def _seen(kind: str, type: str | None, event: Event, spec_only: bool = False) -> bool:
+    """Feeds the cache with the event, then tells whether it is news to a reconcile."""
+    _CACHE.observe(kind, type, event["object"])
+    return _NEWS.news(kind, type, event["object"], spec_only)
+
+
+def _identity(event: Event) -> tuple[str, str, Mapping[str, str]]:
+    meta = event["object"]["metadata"]
+    return meta.get("namespace") or "", meta["name"], meta.get("labels") or {}
+
+
 @kopf.on.event(*_resource("ModelRetrain"))
-async def modelretrain_changed(
-    namespace: str | None,
-    name: str,
-    body: Mapping[str, Any],
-    event: Mapping[str, Any],
-    memo: Any,
-    type: str | None,
-    **_: Any,
-) -> None:
-    _CACHE.observe("ModelRetrain", type, event["object"])
+async def modelretrain_changed(event: Event, memo: Any, type: str | None, **_: Any) -> None:
+    namespace, name, _labels = _identity(event)
     if type == "DELETED":
-        operator_metrics.forget_modelretrain(namespace or "", name)
-    if _NEWS.news("ModelRetrain", type, body, spec_only=True):
-        _queue(memo).add(("ModelRetrain", namespace or "", name))
+        operator_metrics.forget_modelretrain(namespace, name)
+    if _seen("ModelRetrain", type, event, spec_only=True):
+        _queue(memo).add(("ModelRetrain", namespace, name))
 
 
 @kopf.on.event(*_resource("ModelRetrainRun"))
-async def run_changed(
-    namespace: str | None,
-    name: str,
-    labels: Mapping[str, str],
-    body: Mapping[str, Any],
-    event: Mapping[str, Any],
-    memo: Any,
-    type: str | None,
-    **_: Any,
-) -> None:
-    _CACHE.observe("ModelRetrainRun", type, event["object"])
-    if not _NEWS.news("ModelRetrainRun", type, body):
+async def run_changed(event: Event, memo: Any, type: str | None, **_: Any) -> None:
+    namespace, name, labels = _identity(event)
+    if not _seen("ModelRetrainRun", type, event):
         return
-    _queue(memo).add(("ModelRetrainRun", namespace or "", name))
+    _queue(memo).add(("ModelRetrainRun", namespace, name))
     parent = labels.get(MODEL_RETRAIN_LABEL)
     if parent:
-        _queue(memo).add(("ModelRetrain", namespace or "", parent))
+        _queue(memo).add(("ModelRetrain", namespace, parent))
 
 
 @kopf.on.event(*_resource("Job"), labels={RUN_LABEL: kopf.PRESENT})
 @kopf.on.event(*_resource("Deployment"), labels={RUN_LABEL: kopf.PRESENT})
 async def child_changed(
-    namespace: str | None,
-    labels: Mapping[str, str],
-    body: Mapping[str, Any],
-    event: Mapping[str, Any],
-    resource: kopf.Resource,
-    memo: Any,
-    type: str | None,
-    **_: Any,
+    event: Event, resource: kopf.Resource, memo: Any, type: str | None, **_: Any
 ) -> None:
-    _CACHE.observe(_KIND_OF_PLURAL[resource.plural], type, event["object"])
-    if _NEWS.news(resource.plural, type, body):
-        _queue(memo).add(("ModelRetrainRun", namespace or "", labels[RUN_LABEL]))
+    namespace, _name, labels = _identity(event)
+    if _seen(_KIND_OF_PLURAL[resource.plural], type, event):
+        _queue(memo).add(("ModelRetrainRun", namespace, labels[RUN_LABEL]))
 
 
 @kopf.on.event(*_resource("Job"), labels={STEP_LABEL: BACKTEST_STEP})
-async def backtest_changed(
-    namespace: str | None,
-    labels: Mapping[str, str],
-    body: Mapping[str, Any],
-    memo: Any,
-    type: str | None,
-    **_: Any,
-) -> None:
+async def backtest_changed(event: Event, memo: Any, type: str | None, **_: Any) -> None:
     """A backtest Job belongs to its ModelRetrain, which records what it found."""
+    namespace, _name, labels = _identity(event)
     parent = labels.get(MODEL_RETRAIN_LABEL)
-    if parent and _NEWS.news("backtest", type, body):
-        _queue(memo).add(("ModelRetrain", namespace or "", parent))
+    # Not the kind "Job": the news of a Job as a run's child is kept apart from this.
+    if parent and _seen("backtest", type, event):
+        _queue(memo).add(("ModelRetrain", namespace, parent))

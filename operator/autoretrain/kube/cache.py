@@ -113,6 +113,8 @@ class WatchCache:
     def observe(self, kind: str, event_type: str | None, obj: Mapping[str, Any]) -> None:
         """A watch event: a deletion, or the object as it now is."""
         if event_type == "DELETED":
+            if kind not in self._feeds:
+                return
             with self._lock:
                 key = _key(kind, obj)
                 self._objects.pop(key, None)
