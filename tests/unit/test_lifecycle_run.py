@@ -102,10 +102,14 @@ def test_missing_children_are_recreated_not_skipped() -> None:
     assert again.status == status and again.actions == (act.CreateTrainingJob(DataRange(), None),)
 
 
-def test_a_running_job_only_waits() -> None:
+def test_a_running_job_only_waits_and_is_polled_less_once_it_has_settled() -> None:
     status, _ = walk(RunObservation(serving=deployment()))
-    wait = decide(ctx(), status, RunObservation(training_job=JobState("run-1-train", "Running")))
-    assert wait.actions == () and wait.status == status and wait.requeue_after
+    running = RunObservation(training_job=JobState("run-1-train", "Running"))
+    young = decide(ctx(timedelta(seconds=20)), status, running)
+    settled = decide(ctx(timedelta(minutes=5)), status, running)
+    assert young.actions == () and young.status == status
+    # Its pods show within seconds whether they can start; its end comes by its watch.
+    assert young.requeue_after == 2.0 and settled.requeue_after == 10.0
 
 
 @pytest.mark.parametrize(

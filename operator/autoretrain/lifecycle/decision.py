@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from autoretrain.api.common import Condition, ModelVersionRef, set_condition
 from autoretrain.api.policy import RunPolicy
@@ -13,6 +13,26 @@ from autoretrain.lifecycle.actions import Emit, RunAction
 #: How soon to look again while a child is working; watches usually come first.
 POLL_SECONDS = 2.0
 ROLLOUT_POLL_SECONDS = 0.5
+#: A running Job's end comes by its watch; polling is for its pods, which the operator
+#: does not watch. A pod that cannot start (an image that does not pull, a Secret that
+#: is missing) shows within seconds, so a young Job is looked at every POLL_SECONDS
+#: and one that has run this long only every SETTLED_POLL_SECONDS: a hundred waiting
+#: runs then cost the work queue ten reconciles a second, not fifty.
+SETTLED_AFTER = timedelta(minutes=1)
+SETTLED_POLL_SECONDS = 10.0
+
+
+def job_poll(since: datetime | None, now: datetime) -> float:
+    """How soon to look at a running Job again that was started at ``since``.
+
+    >>> from datetime import UTC
+    >>> t0 = datetime(2024, 5, 1, tzinfo=UTC)
+    >>> job_poll(t0, t0 + timedelta(seconds=30)), job_poll(t0, t0 + timedelta(minutes=5))
+    (2.0, 10.0)
+    """
+    if since is None or now - since < SETTLED_AFTER:
+        return POLL_SECONDS
+    return SETTLED_POLL_SECONDS
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from autoretrain.lifecycle.decision import (
     candidate_of,
     condition,
     finish,
+    job_poll,
     transition,
 )
 from autoretrain.lifecycle.faults import store_answered, store_failed
@@ -125,7 +126,8 @@ def _training(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservati
     if job is None:
         return RunDecision(status, (_create_training_job(ctx, status),), POLL_SECONDS)
     if job.outcome == "Running":
-        return RunDecision(status, (), POLL_SECONDS)
+        started = status.training.started_at if status.training else None
+        return RunDecision(status, (), job_poll(started, ctx.now))
     training = status.training or TrainingRecord()
     failed = status.replace(
         training=training.replace(finished_at=ctx.now),
@@ -175,7 +177,9 @@ def _gating(ctx: RunContext, status: ModelRetrainRunStatus, seen: RunObservation
             status, (CreateGateJob(candidate, status.champion, pinned),), POLL_SECONDS
         )
     if job.outcome == "Running":
-        return RunDecision(status, (), POLL_SECONDS)
+        # Gating starts when training finishes.
+        started = status.training.finished_at if status.training else None
+        return RunDecision(status, (), job_poll(started, ctx.now))
     gate = status.gate or GateRecord(job_name=job.name)
     verdict = _reported(GateVerdictMessage, ctx, status, job, "gate", status)
     if isinstance(verdict, RunDecision):
