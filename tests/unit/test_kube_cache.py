@@ -212,3 +212,28 @@ def test_unknown_kinds_are_refused_as_by_the_api_seam(kube: CachedKube) -> None:
         kube.get("Service", "ml", "x")
     with pytest.raises(UnknownKindError):
         kube.list("Service", "ml")
+
+
+def test_an_object_the_operator_deleted_is_not_read_from_the_cache_again(
+    api: CountingKube, kube: CachedKube
+) -> None:
+    created = kube.create("Deployment", "ml", _job("server-canary"))
+    kube.cache.observe("Deployment", "ADDED", created)
+
+    kube.delete("Deployment", "ml", "server-canary")
+    kube.cache.observe("Deployment", "MODIFIED", created)  # an event from before the deletion
+
+    assert kube.get("Deployment", "ml", "server-canary") is None
+    assert api.reads["get Deployment"] == 1  # asked the API server, which has none
+
+
+def test_an_object_kept_by_finalizers_comes_back_with_its_next_event(kube: CachedKube) -> None:
+    created = kube.create("ModelRetrainRun", "ml", _run("r1"))
+    kube.delete("ModelRetrainRun", "ml", "r1")
+    terminating = {**created, "metadata": {**created["metadata"], "resourceVersion": "100"}}
+    terminating["metadata"]["deletionTimestamp"] = "2024-05-01T00:00:00Z"
+
+    kube.cache.observe("ModelRetrainRun", "MODIFIED", terminating)
+
+    found = kube.cache.get("ModelRetrainRun", "ml", "r1")
+    assert found is not None and found["metadata"]["deletionTimestamp"]

@@ -113,17 +113,31 @@ class WatchCache:
     def observe(self, kind: str, event_type: str | None, obj: Mapping[str, Any]) -> None:
         """A watch event: a deletion, or the object as it now is."""
         if event_type == "DELETED":
-            if kind not in self._feeds:
-                return
-            with self._lock:
-                key = _key(kind, obj)
-                self._objects.pop(key, None)
-                self._gone[key] = _revision(obj)
-                self._gone.move_to_end(key)
-                while len(self._gone) > TOMBSTONES:
-                    self._gone.popitem(last=False)
+            if kind in self._feeds:
+                with self._lock:
+                    self._bury(_key(kind, obj), _revision(obj))
             return
         self.keep(kind, obj)
+
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        """The operator deleted the object: until a watch says otherwise, it is gone.
+
+        A reconcile right after the deletion would otherwise act on the kept copy, and
+        the API server would answer it with a 404. An object that finalizers keep
+        comes back with its next event, which is newer than what is forgotten here.
+        """
+        with self._lock:
+            key = (kind, namespace, name)
+            kept = self._objects.get(key)
+            if kept is not None:
+                self._bury(key, kept[0])
+
+    def _bury(self, key: Key, revision: int | None) -> None:
+        self._objects.pop(key, None)
+        self._gone[key] = revision
+        self._gone.move_to_end(key)
+        while len(self._gone) > TOMBSTONES:
+            self._gone.popitem(last=False)
 
     def keep(self, kind: str, obj: Mapping[str, Any]) -> None:
         """``obj`` as the API server returned it, unless something newer is kept."""
@@ -234,8 +248,8 @@ class CachedKube:
         return self._kept(kind, self.api.patch_status(kind, namespace, name, status))
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        # The watch reports the deletion once it is done: finalizers may hold it.
         self.api.delete(kind, namespace, name)
+        self.cache.forget(kind, namespace, name)
 
     def event(self, regarding: Obj, kind: str, reason: str, message: str) -> None:
         self.api.event(regarding, kind, reason, message)
