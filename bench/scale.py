@@ -79,6 +79,7 @@ class ObservedCount:
         listed = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "modelretrains")
         self.observed = {mr["metadata"]["name"] for mr in listed["items"] if _observed(mr)}
         self.version = listed["metadata"]["resourceVersion"]
+        self.first_at: float | None = None
 
     def wait_for(self, count: int, timeout: float) -> None:
         stream = watch.Watch().stream(
@@ -95,6 +96,7 @@ class ObservedCount:
             obj = event["object"]
             if _observed(obj):
                 self.observed.add(obj["metadata"]["name"])
+                self.first_at = self.first_at or time.monotonic()
             if len(self.observed) >= count:
                 return
         raise TimeoutError(f"{len(self.observed)} of {count} observed within {timeout:.0f}s")
@@ -147,15 +149,24 @@ def _schedule_lags(
         )
     seen: dict[str, datetime] = {}
     wanted = set(names)
-    deadline = due + timedelta(seconds=60)
-    while len(seen) < len(names) and datetime.now(UTC) < deadline:
-        runs = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "modelretrainruns")
-        stamp = datetime.now(UTC)
-        for run in runs["items"]:
-            parent = run["spec"].get("modelRetrain")
-            if run["spec"].get("trigger") == "Schedule" and parent in wanted:
-                seen.setdefault(parent, stamp)
-        time.sleep(0.1)
+    listed = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "modelretrainruns")
+    # A watch, not a listing every 0.1 s, which would load the API server measured here.
+    stream = watch.Watch().stream(
+        custom.list_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        "modelretrainruns",
+        resource_version=listed["metadata"]["resourceVersion"],
+        timeout_seconds=int((due - datetime.now(UTC)).total_seconds()) + 60,
+    )
+    for event in stream:
+        run = event["object"]
+        parent = run["spec"].get("modelRetrain")
+        if run["spec"].get("trigger") == "Schedule" and parent in wanted:
+            seen.setdefault(parent, datetime.now(UTC))
+        if len(seen) == len(names):
+            break
     missing = len(names) - len(seen)
     if missing:
         print(f"{missing} of {len(names)} schedules had no run 60 s after they were due")
@@ -188,6 +199,8 @@ def main() -> None:
         cluster.kubectl("scale", "-n", SYSTEM_NAMESPACE, "deployment/autoretrain", "--replicas=1")
         observed.wait_for(args.models, timeout=600)
         total = time.monotonic() - started
+        first = (observed.first_at or started) - started
+        print(f"the first status came {first:.1f}s after the operator was started")
         print(
             f"{args.models} ModelRetrains observed {total:.1f}s after the operator was started "
             f"(target <= {OBSERVE_TARGET_S:.0f}s)"
