@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from autoretrain.api.pods import DataRange
+from autoretrain.handlers.operator import WATCH_SELECTORS
 from autoretrain.kube import manifests
 from tests.support.deployments import deployment
 from tests.support.lifecycle import CANDIDATE, CHAMPION, spec
@@ -164,3 +165,16 @@ def test_served_model_reads_back_what_the_patch_wrote() -> None:
     }
     assert manifests.served_model(spec(), deployment) == CANDIDATE
     assert manifests.served_model(spec(), STABLE) is None  # incomplete: no sha256
+
+
+def test_every_child_carries_the_label_its_watch_selects_on_the_api_server() -> None:
+    children = {
+        "Job": [
+            manifests.training_job(spec(), RUN, None, DataRange()),
+            manifests.gate_job(spec(), RUN, CANDIDATE, CHAMPION),
+        ],
+        "Deployment": [manifests.canary_deployment(spec(), RUN, STABLE, CANDIDATE, replicas=1)],
+    }
+    for kind, made in children.items():
+        for child in made:
+            assert WATCH_SELECTORS[kind] in child["metadata"]["labels"], child["metadata"]

@@ -40,6 +40,11 @@ FEEDS = (
     Feed("Job", RUN_LABEL),
     Feed("Deployment", RUN_LABEL),
 )
+#: kopf applies the handlers' label filters after the watch, so without these it would
+#: receive every Job and Deployment of the cluster to find the operator's own. Every
+#: Job the operator makes (a run's steps, backtests) carries a step label, and every
+#: Deployment a run label.
+WATCH_SELECTORS = {"Job": STEP_LABEL, "Deployment": RUN_LABEL}
 #: How often the cache is refreshed from full listings, which is how it learns of
 #: deletions made while a watch was down.
 RELIST_SECONDS = 600.0
@@ -91,6 +96,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     logging.getLogger("autoretrain").setLevel(os.environ.get("AUTORETRAIN_LOG_LEVEL", "INFO"))
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
+    for kind, selector in WATCH_SELECTORS.items():
+        settings.watching.label_selectors[_resource(kind)] = selector
     kube = CachedKube(ApiKube(_api_client()), _CACHE)
     # Before any key is queued: a list answered from a cache that has not seen a full
     # listing goes to the API server, but nothing would ever need to.
