@@ -1,9 +1,10 @@
 """Which watch events are news to a reconcile.
 
 Two kinds are not:
-- kopf lists every watched kind again each time a watch stream ends (every few
-  minutes, on the API server's timeout). An object listed with the
-  resourceVersion it had before has not changed.
+- kopf lists a watched kind again when its watch cannot resume (the API server
+  answers 410 Gone for a resourceVersion it no longer keeps, after a restart or
+  a long outage). An object listed with the resourceVersion it had before has
+  not changed.
 - The operator's own status write to a ModelRetrain comes back as an event.
   Reconciling on it reads the spec, annotations and runs it just decided on,
   and decides the same, so a thousand ModelRetrains would be reconciled twice
