@@ -32,7 +32,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from autoretrain.kube.client import Kube
 from autoretrain.kube.kinds import kind_of
@@ -76,6 +76,17 @@ def _key(kind: str, obj: Mapping[str, Any]) -> Key:
     return kind, meta.get("namespace") or "", meta.get("name") or ""
 
 
+class _Kept(NamedTuple):
+    revision: int | None
+    labels: Mapping[str, str]
+    text: str
+
+
+def _kept(kind: str, obj: Mapping[str, Any]) -> tuple[Key, _Kept]:
+    labels = dict(obj["metadata"].get("labels") or {})
+    return _key(kind, obj), _Kept(_revision(obj), labels, json.dumps(obj, separators=(",", ":")))
+
+
 class WatchCache:
     """Objects of the ``feeds`` kinds as last reported, by watch, write or listing.
 
@@ -93,8 +104,10 @@ class WatchCache:
 
     def __init__(self, feeds: Iterable[Feed]) -> None:
         self._feeds = {feed.kind: feed for feed in feeds}
+        self._selects = {kind: requirements(feed.selector) for kind, feed in self._feeds.items()}
         self._lock = threading.Lock()
-        self._objects: dict[Key, tuple[int | None, str]] = {}
+        # By kind, then (namespace, name): lists select on the labels before decoding.
+        self._objects: dict[str, dict[tuple[str, str], _Kept]] = {k: {} for k in self._feeds}
         self._gone: OrderedDict[Key, int | None] = OrderedDict()
         self._listed: set[str] = set()
 
@@ -104,11 +117,9 @@ class WatchCache:
 
     def holds(self, kind: str, obj: Mapping[str, Any]) -> bool:
         """Whether the watches deliver ``obj``: only then is it kept."""
-        feed = self._feeds.get(kind)
-        if feed is None or not obj.get("metadata"):
+        if kind not in self._feeds or not obj.get("metadata"):
             return False
-        labels = obj["metadata"].get("labels") or {}
-        return feed.whole or selects(requirements(feed.selector), labels)
+        return selects(self._selects[kind], obj["metadata"].get("labels") or {})
 
     def observe(self, kind: str, event_type: str | None, obj: Mapping[str, Any]) -> None:
         """A watch event: a deletion, or the object as it now is."""
@@ -127,13 +138,13 @@ class WatchCache:
         comes back with its next event, which is newer than what is forgotten here.
         """
         with self._lock:
-            key = (kind, namespace, name)
-            kept = self._objects.get(key)
+            kept = self._objects.get(kind, {}).get((namespace, name))
             if kept is not None:
-                self._bury(key, kept[0])
+                self._bury((kind, namespace, name), kept.revision)
 
     def _bury(self, key: Key, revision: int | None) -> None:
-        self._objects.pop(key, None)
+        kind, namespace, name = key
+        self._objects[kind].pop((namespace, name), None)
         self._gone[key] = revision
         self._gone.move_to_end(key)
         while len(self._gone) > TOMBSTONES:
@@ -141,21 +152,21 @@ class WatchCache:
 
     def keep(self, kind: str, obj: Mapping[str, Any]) -> None:
         """``obj`` as the API server returned it, unless something newer is kept."""
-        if not self.holds(kind, obj):
-            return
-        revision, text = _revision(obj), json.dumps(obj, separators=(",", ":"))
-        with self._lock:
-            self._keep(_key(kind, obj), revision, text)
+        if self.holds(kind, obj):
+            key, kept = _kept(kind, obj)
+            with self._lock:
+                self._keep(key, kept)
 
-    def _keep(self, key: Key, revision: int | None, text: str) -> None:
+    def _keep(self, key: Key, kept: _Kept) -> None:
         if key in self._gone:
-            if _older(revision, self._gone[key]) or revision == self._gone[key]:
+            buried = self._gone[key]
+            if _older(kept.revision, buried) or kept.revision == buried:
                 return
             del self._gone[key]
-        kept = self._objects.get(key)
-        if kept is not None and _older(revision, kept[0]):
-            return
-        self._objects[key] = (revision, text)
+        objects = self._objects[key[0]]
+        before = objects.get(key[1:])
+        if before is None or not _older(kept.revision, before.revision):
+            objects[key[1:]] = kept
 
     def replace(self, kind: str, listed: Iterable[Mapping[str, Any]]) -> None:
         """A full listing of what the feed of ``kind`` delivers.
@@ -163,29 +174,26 @@ class WatchCache:
         Kept objects missing from it were deleted, unless they are newer than all it
         holds: those may have been written after the listing was read.
         """
-        texts = [
-            (_key(kind, obj), _revision(obj), json.dumps(obj, separators=(",", ":")))
-            for obj in listed
-            if self.holds(kind, obj)
-        ]
-        newest = max((rev for _, rev, _ in texts if rev is not None), default=None)
+        entries = [_kept(kind, obj) for obj in listed if self.holds(kind, obj)]
+        newest = max((k.revision for _, k in entries if k.revision is not None), default=None)
         with self._lock:
-            for key, revision, text in texts:
-                self._keep(key, revision, text)
-            present = {key for key, _, _ in texts}
-            for key in [k for k in self._objects if k[0] == kind and k not in present]:
-                revision = self._objects[key][0]
+            for key, kept in entries:
+                self._keep(key, kept)
+            present = {key[1:] for key, _ in entries}
+            objects = self._objects[kind]
+            for where in [w for w in objects if w not in present]:
+                revision = objects[where].revision
                 if revision is None or newest is None or revision <= newest:
-                    del self._objects[key]
+                    del objects[where]
             self._listed.add(kind)
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         """A copy of the kept object; None when none is kept."""
         with self._lock:
-            kept = self._objects.get((kind, namespace, name))
+            kept = self._objects.get(kind, {}).get((namespace, name))
         if kept is None:
             return None
-        found: Obj = json.loads(kept[1])
+        found: Obj = json.loads(kept.text)
         return found
 
     def list(self, kind: str, namespace: str, selector: str = "") -> list[Obj] | None:
@@ -199,16 +207,15 @@ class WatchCache:
             if kind not in self._listed:
                 return None
             texts = sorted(
-                (key, text)
-                for key, (_, text) in self._objects.items()
-                if key[0] == kind and namespace in ("", key[1])
+                (where, kept.text)
+                for where, kept in self._objects[kind].items()
+                if namespace in ("", where[0]) and selects(wanted, kept.labels)
             )
-        found = [json.loads(text) for _, text in texts]
-        return [obj for obj in found if selects(wanted, obj["metadata"].get("labels") or {})]
+        return [json.loads(text) for _, text in texts]
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._objects)
+            return sum(len(objects) for objects in self._objects.values())
 
 
 class CachedKube:

@@ -47,15 +47,15 @@ def selects(wanted: list[Requirement], labels: Mapping[str, str]) -> bool:
     False
     """
 
-    def holds(op: str, key: str, value: str) -> bool:
-        match op:
-            case "=":
-                return labels.get(key) == value
-            case "!=":
-                return labels.get(key) != value
-            case "exists":
-                return key in labels
-            case _:
-                return key not in labels
-
-    return all(holds(*requirement) for requirement in wanted)
+    for op, key, value in wanted:
+        if op == "=":
+            held = labels.get(key) == value
+        elif op == "!=":
+            held = labels.get(key) != value
+        elif op == "exists":
+            held = key in labels
+        else:
+            held = key not in labels
+        if not held:
+            return False
+    return True
