@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -16,6 +17,38 @@ from autoretrain.api.workload import DataWindow
 
 def _zone(time_zone: str | None) -> ZoneInfo:
     return ZoneInfo(time_zone or "UTC")
+
+
+class _Window(NamedTuple):
+    """Two consecutive ticks: every moment from ``previous`` up to ``following`` has the
+    same latest tick (``previous``) and the same next one (``following``)."""
+
+    previous: datetime
+    following: datetime
+
+
+#: Windows found per (schedule, time zone), newest first. Cron arithmetic is most of
+#: a ModelRetrain pass's CPU, and every pass of every ModelRetrain with a schedule asks
+#: within a window it, or one with the same schedule, asked before.
+_WINDOWS: dict[tuple[str, str | None], tuple[_Window, ...]] = {}
+_WINDOWS_PER_SCHEDULE, _SCHEDULES_KEPT = 3, 4096
+
+
+def _window(schedule: str, time_zone: str | None, now: datetime) -> _Window:
+    """The ticks either side of ``now``: at or before it, and strictly after it."""
+    key = (schedule, time_zone)
+    known = _WINDOWS.get(key, ())
+    for window in known:
+        if window.previous <= now < window.following:
+            return window
+    local = now.astimezone(_zone(time_zone))
+    previous: datetime = croniter(schedule, local + timedelta(microseconds=1)).get_prev(datetime)
+    following: datetime = croniter(schedule, local).get_next(datetime)
+    window = _Window(previous.astimezone(UTC), following.astimezone(UTC))
+    if key not in _WINDOWS and len(_WINDOWS) >= _SCHEDULES_KEPT:
+        _WINDOWS.clear()  # schedules come and go with specs; a cold start costs little
+    _WINDOWS[key] = (window, *known)[:_WINDOWS_PER_SCHEDULE]
+    return window
 
 
 def last_tick(
@@ -32,11 +65,7 @@ def last_tick(
     >>> last_tick("0 * * * *", None, after=t(3), now=t(3, 30)) is None
     True
     """
-    zone = _zone(time_zone)
-    previous: datetime = croniter(
-        schedule, now.astimezone(zone) + timedelta(microseconds=1)
-    ).get_prev(datetime)
-    previous = previous.astimezone(UTC)
+    previous = _window(schedule, time_zone, now).previous
     return previous if previous > after else None
 
 
@@ -46,8 +75,7 @@ def next_tick(schedule: str, time_zone: str | None, now: datetime) -> datetime:
     >>> next_tick("0 2 * * *", "Europe/Berlin", datetime(2024, 7, 1, 12, tzinfo=UTC))
     datetime.datetime(2024, 7, 2, 0, 0, tzinfo=datetime.timezone.utc)
     """
-    upcoming: datetime = croniter(schedule, now.astimezone(_zone(time_zone))).get_next(datetime)
-    return upcoming.astimezone(UTC)
+    return _window(schedule, time_zone, now).following
 
 
 @dataclass(frozen=True)
