@@ -19,6 +19,7 @@ from autoretrain.handlers import modelretrains, runs
 from autoretrain.handlers.context import Context
 from autoretrain.kube.fake import FakeKube
 from autoretrain.kube.manifests import served_model
+from autoretrain.kube.recent import RecentReads
 from autoretrain.store.errors import StoreUnreachableError
 from autoretrain.store.objects import FileObjectStore
 from autoretrain.store.registry import ModelRegistry
@@ -323,3 +324,38 @@ def test_a_secret_without_a_key_names_the_key(kube: FakeKube) -> None:
     assert status["reason"] == "CredentialsError"
     assert "Secret ml/churn-s3 has no AWS_SECRET_ACCESS_KEY" in status["message"]
     assert "AKIA-ONLY-THE-ID" not in str(kube.objects("ModelRetrainRun"))
+
+
+def test_model_retrains_naming_one_secret_and_deployment_share_their_recent_lookups(
+    kube: FakeKube,
+) -> None:
+    reads: list[str] = []
+
+    class Counting:
+        def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+            reads.append(f"{kind}/{name}")
+            return kube.get(kind, namespace, name)
+
+    now = [0.0]
+    recent = RecentReads(Counting(), max_age=10.0, clock=lambda: now[0])
+    ctx = Context(kube=kube, metrics=NullProvider(), clock=world.clock_at(), recent=recent)
+    world.serving_deployment(kube)
+    artifacts = {"uri": "s3://models/churn/", "secretRef": {"name": "churn-s3"}}
+    for name in ("churn", "fraud"):
+        world.model_retrain(kube, spec_wire(artifacts, schedule="0 3 * * *"), name=name)
+        modelretrains.reconcile(ctx, NS, name)
+    assert sorted(reads) == ["Deployment/server", "Secret/churn-s3"]
+
+    world.secret(kube, "churn-s3", {"AWS_ACCESS_KEY_ID": "AKIA-ONLY-THE-ID"})
+    modelretrains.reconcile(ctx, NS, "churn")  # the Secret is seen max_age later, not before
+    assert "Secret ml/churn-s3 named by" in _condition(kube, "churn", "ArtifactStoreReady")
+    now[0] = 10.0
+    modelretrains.reconcile(ctx, NS, "churn")
+    assert "has no AWS_SECRET_ACCESS_KEY" in _condition(kube, "churn", "ArtifactStoreReady")
+    assert len(reads) == 4
+
+
+def _condition(kube: FakeKube, name: str, kind: str) -> str:
+    parent = kube.get("ModelRetrain", NS, name) or {}
+    found = next(c for c in parent["status"]["conditions"] if c["type"] == kind)
+    return f"{found['status']} {found['reason']}: {found['message']}"

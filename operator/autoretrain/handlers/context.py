@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from autoretrain.analysis.provider import MetricsProvider
 from autoretrain.kube.client import Kube
+from autoretrain.kube.recent import Reads
 
 
 def utcnow() -> datetime:
@@ -30,3 +31,10 @@ class Context:
     clock: Callable[[], datetime] = field(default=utcnow)
     #: Queues a reconcile of another object whose decision depends on this one's news.
     wake: Callable[[Key], None] = field(default=_nobody)
+    #: Answers lookups of what a spec names a few seconds late (``autoretrain.kube.recent``).
+    recent: Reads | None = None
+
+    @property
+    def lookups(self) -> Reads:
+        """Reads of the Secret and the serving Deployment a spec names, which may lag a little."""
+        return self.recent or self.kube

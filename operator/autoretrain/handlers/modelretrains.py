@@ -4,7 +4,8 @@ An artifact store that cannot be read does not stop the schedule: the status
 says so (``ArtifactStoreReady=False`` with the store's reason) and keeps the
 last champion it knew, and runs start as due, to fail with the reason themselves.
 The serving Deployment, its container and the artifacts Secret are looked up on
-every pass, for ``ReferencesResolved``; a spec the models refuse is reported as
+every pass, for ``ReferencesResolved``, from answers at most a few seconds old
+(``autoretrain.kube.recent``); a spec the models refuse is reported as
 ``InvalidSpec``; and any other failure is recorded on the object
 (``Reconciled=False`` and a Warning Event) before the work queue retries it.
 """
@@ -151,7 +152,7 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
     backtesting = backtests.wanted(spec)
     secret_found: bool | None = None
     try:
-        registry = stores.registry_for(ctx.kube, namespace, spec)
+        registry = stores.registry_for(ctx.lookups, namespace, spec)
         # Opened with the Secret's keys, the registry has shown that the Secret is there.
         secret_found = True if stores.reads_secret(spec) else None
         current = registry.champion()
@@ -211,7 +212,7 @@ def _references(
 
     def found(kind: str, name: str) -> tuple[bool | None, Obj | None]:
         try:
-            obj = ctx.kube.get(kind, namespace, name)
+            obj = ctx.lookups.get(kind, namespace, name)
         except KubeApiError as error:
             if error.status != 403:
                 raise

@@ -30,6 +30,7 @@ from autoretrain.kube.cache import CachedKube, Feed, WatchCache
 from autoretrain.kube.client import ApiKube
 from autoretrain.kube.kinds import KINDS
 from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL, RUN_LABEL, STEP_LABEL
+from autoretrain.kube.recent import RecentReads
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ WATCH_SELECTORS = {"Job": STEP_LABEL, "Deployment": RUN_LABEL}
 #: How often the cache is refreshed from full listings, which is how it learns of
 #: deletions made while a watch was down.
 RELIST_SECONDS = 600.0
+#: How late the operator may see a change to a Secret or serving Deployment a spec names.
+LOOKUP_MAX_AGE_SECONDS = 10.0
 
 
 def _api_client() -> client.ApiClient:
@@ -103,7 +106,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # listing goes to the API server, but nothing would ever need to.
     await asyncio.to_thread(kube.relist)
     memo["relisting"] = asyncio.create_task(_relist_every(kube, RELIST_SECONDS))
-    ctx = Context(kube=kube, metrics=_metrics())
+    ctx = Context(kube=kube, metrics=_metrics(), recent=RecentReads(kube, LOOKUP_MAX_AGE_SECONDS))
     port = os.environ.get("AUTORETRAIN_METRICS_PORT")
     if port:
         operator_metrics.serve(int(port))

@@ -1,7 +1,8 @@
 """The artifact registry a ModelRetrain names, opened with its Secret's credentials.
 
-Credentials are read from the Secret on every use and never logged, put in
-status or in events. Every failure to open or read the registry is a
+Credentials are read from the Secret on every use (through the operator's
+recent reads, so at most a few seconds old) and never logged, put in status or
+in events. Every failure to open or read the registry is a
 ``StoreError`` whose class says what went wrong (``autoretrain.store.errors``).
 """
 
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from autoretrain.api.common import ModelVersionRef
 from autoretrain.api.policy import RunPolicy
-from autoretrain.kube.client import Kube, KubeApiError
+from autoretrain.kube.client import KubeApiError
+from autoretrain.kube.recent import Reads
 from autoretrain.lifecycle.observed import StoreFault
 from autoretrain.store.credentials import s3_settings_from_secret
 from autoretrain.store.errors import ConcurrentUpdateError, CredentialsError, StoreError
@@ -22,7 +24,7 @@ def reads_secret(spec: RunPolicy) -> bool:
     return spec.artifacts.uri.startswith("s3://") and spec.artifacts.secret_ref is not None
 
 
-def registry_for(kube: Kube, namespace: str, spec: RunPolicy) -> ModelRegistry:
+def registry_for(kube: Reads, namespace: str, spec: RunPolicy) -> ModelRegistry:
     uri = spec.artifacts.uri
     if not reads_secret(spec) or spec.artifacts.secret_ref is None:
         return ModelRegistry(open_store(uri))
