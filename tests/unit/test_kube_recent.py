@@ -1,4 +1,4 @@
-"""Recent reads: one request per object and max_age, absence included, errors never kept."""
+"""Recent reads: one request per found object and max_age; absence and errors asked again."""
 
 from __future__ import annotations
 
@@ -56,13 +56,15 @@ def test_an_answer_is_kept_for_max_age_and_then_read_again(source: CountingReads
     assert source.reads == {("Secret", "s3"): 2}
 
 
-def test_absence_is_kept_like_any_answer(source: CountingReads) -> None:
-    now = [0.0]
-    reads = _reads(source, now)
-    assert reads.get("Deployment", "ml", "server") is None
+def test_absence_is_asked_again_so_an_object_created_next_is_seen_at_once(
+    source: CountingReads,
+) -> None:
+    reads = _reads(source, [0.0])
+    assert reads.get("Secret", "ml", "s3") is None
     source.fake.create("Secret", "ml", _secret())
-    assert reads.get("Deployment", "ml", "server") is None
-    assert source.reads == {("Deployment", "server"): 1}
+    assert reads.get("Secret", "ml", "s3") is not None
+    assert reads.get("Secret", "ml", "s3") is not None
+    assert source.reads == {("Secret", "s3"): 2}
 
 
 def test_objects_of_other_names_namespaces_and_kinds_are_read_apart(source: CountingReads) -> None:
@@ -73,6 +75,8 @@ def test_objects_of_other_names_namespaces_and_kinds_are_read_apart(source: Coun
     assert (reads.get("Secret", "other", "a") or {})["data"] == {"k": "other"}
     assert reads.get("Secret", "ml", "b") is None
     assert reads.get("Deployment", "ml", "a") is None
+    for _ in range(2):
+        assert (reads.get("Secret", "other", "a") or {})["data"] == {"k": "other"}
     assert sum(source.reads.values()) == 4
 
 
@@ -99,6 +103,7 @@ def test_expired_answers_are_dropped_as_more_are_kept(source: CountingReads) -> 
     now = [0.0]
     reads = _reads(source, now)
     for i in range(5000):
-        now[0] = float(i)  # ten answers are current at any time
+        source.fake.create("Secret", "ml", _secret(f"s-{i}"))
+        now[0] = float(i)  # ten objects are current at any time
         reads.get("Secret", "ml", f"s-{i}")
-    assert len(reads._answers) <= 1024
+    assert len(reads._found) <= 1024

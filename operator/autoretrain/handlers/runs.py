@@ -266,7 +266,7 @@ def _open_registry(
 ) -> tuple[ModelRegistry | None, ModelVersionRef | None, StoreFault | None]:
     """The registry and its champion, or the fault that kept them from being read."""
     try:
-        registry = stores.registry_for(ctx.lookups, namespace, spec)
+        registry = stores.registry_for(ctx.kube, namespace, spec)
         return registry, stores.champion_of(registry), None
     except StoreError as error:
         log.warning("run %s/%s: artifact store: %s", namespace, name, error)

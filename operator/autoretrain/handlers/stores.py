@@ -1,8 +1,8 @@
 """The artifact registry a ModelRetrain names, opened with its Secret's credentials.
 
-Credentials are read from the Secret on every use (through the operator's
-recent reads, so at most a few seconds old) and never logged, put in status or
-in events. Every failure to open or read the registry is a
+Credentials are read from the Secret on every use (a ModelRetrain's pass may
+read a copy a few seconds old, ``autoretrain.kube.recent``) and never logged,
+put in status or in events. Every failure to open or read the registry is a
 ``StoreError`` whose class says what went wrong (``autoretrain.store.errors``).
 """
 

@@ -151,11 +151,18 @@ class WatchCache:
             self._gone.popitem(last=False)
 
     def keep(self, kind: str, obj: Mapping[str, Any]) -> None:
-        """``obj`` as the API server returned it, unless something newer is kept."""
-        if self.holds(kind, obj):
-            key, kept = _kept(kind, obj)
-            with self._lock:
-                self._keep(key, kept)
+        """``obj`` as the API server returned it, unless something as new is kept."""
+        if not self.holds(kind, obj):
+            return
+        key, revision = _key(kind, obj), _revision(obj)
+        with self._lock:
+            before = self._objects[kind].get(key[1:])
+        # The watch event of the operator's own write repeats its answer: not encoded again.
+        if before is not None and revision is not None and revision == before.revision:
+            return
+        key, kept = _kept(kind, obj)
+        with self._lock:
+            self._keep(key, kept)
 
     def _keep(self, key: Key, kept: _Kept) -> None:
         if key in self._gone:

@@ -5,11 +5,14 @@ and the serving Deployment it names; a thousand ModelRetrains often share one
 Secret. The operator does not watch these: it may only ``get`` Secrets (least
 privilege), and watching every Deployment in the cluster for the few it serves
 would cost more than it saves. So, as the kubelet does for the Secrets its pods
-mount, ``RecentReads`` keeps each answer, absence included, for ``max_age``
-seconds: a rotated credential or a created Deployment is seen that much later.
+mount, ``RecentReads`` keeps each object it finds for ``max_age`` seconds: a
+changed or deleted object is seen that much later. An object that is not found
+is asked for again on every read, so one created right after the ModelRetrain
+that names it is seen at once.
 
-Only lookups that may lag use it. A run's canary reads the serving Deployment
-it patches from the API server.
+Only lookups that may lag use it. Runs read their Secret and the serving
+Deployment from the API server: a run acts on what it reads, and fails on a
+Secret it cannot use.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any, NamedTuple, Protocol
 
 Obj = dict[str, Any]
 
-#: Keeping expired answers costs memory only; they are dropped when this many are kept.
+#: Expired objects cost memory only; they are dropped when this many are kept.
 _PRUNE_AT = 1024
 
 
@@ -32,42 +35,43 @@ class Reads(Protocol):
     def get(self, kind: str, namespace: str, name: str) -> Obj | None: ...
 
 
-class _Answer(NamedTuple):
+class _Found(NamedTuple):
     until: float
     #: The object as compact JSON: decoding a copy for each read is cheaper than a deep copy.
-    text: str | None
+    text: str
 
 
 class RecentReads:
-    """``get`` answered from ``source``'s answer of at most ``max_age`` seconds ago.
+    """``get`` answered from what ``source`` found at most ``max_age`` seconds ago.
 
-    Errors are not kept: a refused or failed read is asked again next time.
+    Absence and errors are not kept: they are asked again on the next read.
     """
 
     def __init__(
         self, source: Reads, max_age: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.source, self.max_age, self.clock = source, max_age, clock
-        self._answers: dict[tuple[str, str, str], _Answer] = {}
+        self._found: dict[tuple[str, str, str], _Found] = {}
         self._lock = threading.Lock()
         self._prune_at = _PRUNE_AT
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         key, now = (kind, namespace, name), self.clock()
         with self._lock:
-            answer = self._answers.get(key)
-        if answer is None or answer.until <= now:
-            found = self.source.get(kind, namespace, name)
-            text = None if found is None else json.dumps(found, separators=(",", ":"))
-            answer = _Answer(now + self.max_age, text)
+            found = self._found.get(key)
+        if found is None or found.until <= now:
+            obj = self.source.get(kind, namespace, name)
+            if obj is None:
+                return None
+            found = _Found(now + self.max_age, json.dumps(obj, separators=(",", ":")))
             with self._lock:
-                self._answers[key] = answer
+                self._found[key] = found
                 self._prune(now)
         # A copy: the caller may change what it reads.
-        return None if answer.text is None else dict(json.loads(answer.text))
+        return dict(json.loads(found.text))
 
     def _prune(self, now: float) -> None:
-        if len(self._answers) < self._prune_at:
+        if len(self._found) < self._prune_at:
             return
-        self._answers = {k: a for k, a in self._answers.items() if a.until > now}
-        self._prune_at = max(_PRUNE_AT, 2 * len(self._answers))
+        self._found = {k: f for k, f in self._found.items() if f.until > now}
+        self._prune_at = max(_PRUNE_AT, 2 * len(self._found))
