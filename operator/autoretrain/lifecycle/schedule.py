@@ -27,9 +27,9 @@ class _Window(NamedTuple):
     following: datetime
 
 
-#: Windows found per (schedule, time zone), newest first. Cron arithmetic is most of
-#: a ModelRetrain pass's CPU, and every pass of every ModelRetrain with a schedule asks
-#: within a window it, or one with the same schedule, asked before.
+#: Windows found per (schedule, time zone), newest first. Stepping croniter was a sixth
+#: of a ModelRetrain pass's CPU, and nearly every pass asks within a window that it, or
+#: another ModelRetrain with the same schedule, asked about before.
 _WINDOWS: dict[tuple[str, str | None], tuple[_Window, ...]] = {}
 _WINDOWS_PER_SCHEDULE, _SCHEDULES_KEPT = 3, 4096
 
