@@ -12,7 +12,8 @@ last, then reads its own resident set (VmRSS) and peak (VmHWM) from /proc:
 4. plus 1,000 ModelRetrains, each reconciled once by the handlers against an
    in-memory API (FakeKube) and a ``file://`` registry. FakeKube keeps every
    object, as a watch-fed cache would; it stands in for the cluster, so this
-   approximates rather than measures the deployed operator.
+   approximates rather than measures the deployed operator;
+5. plus the S3 clients of 50 more Secrets, as for teams in 50 namespaces.
 
 For comparison it also loads what the gate Job imports. It prints the median of
 ``--rounds`` processes per row (RSS varies by a few hundred kB between runs).
@@ -82,6 +83,12 @@ for index in range(1000):
 assert all(o.get("status") for o in kube.list("ModelRetrain", "ml")), "a ModelRetrain has no status"
 """
 
+MAKE_S3_CLIENTS_FOR_50_SECRETS = """
+for index in range(50):
+    make_s3_client({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": f"team-{index}",
+                    "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
+"""
+
 IMPORT_THE_GATE_JOB = "import autoretrain.gates.runner\n"
 
 REPORT = f"""
@@ -100,6 +107,10 @@ ROWS: list[tuple[str, str]] = [
     (
         "  + 1,000 ModelRetrains reconciled",
         IMPORT_THE_OPERATOR + MAKE_AN_S3_CLIENT + RECONCILE_1000,
+    ),
+    (
+        "  + S3 clients for 50 more Secrets",
+        IMPORT_THE_OPERATOR + MAKE_AN_S3_CLIENT + RECONCILE_1000 + MAKE_S3_CLIENTS_FOR_50_SECRETS,
     ),
     ("for comparison: the gate Job's imports", IMPORT_THE_GATE_JOB),
 ]
