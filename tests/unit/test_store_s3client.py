@@ -60,3 +60,10 @@ def test_clients_of_many_secrets_share_one_session_and_its_service_model() -> No
     assert len(loaders) == 1
     keys = [client._request_signer._credentials.access_key for client in clients]  # type: ignore[attr-defined]
     assert keys == ["AKIA0", "AKIA1", "AKIA2"]
+
+
+def test_preparing_loads_the_shared_session_and_keeps_no_client() -> None:
+    before = dict(s3client._clients)
+    s3client.prepare()
+    assert s3client._session is not None
+    assert dict(s3client._clients) == before

@@ -31,6 +31,7 @@ from autoretrain.kube.client import ApiKube
 from autoretrain.kube.kinds import KINDS
 from autoretrain.kube.manifests import MODEL_RETRAIN_LABEL, RUN_LABEL, STEP_LABEL
 from autoretrain.kube.recent import RecentReads
+from autoretrain.store import s3client
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.client_timeout = 300
     for kind, selector in WATCH_SELECTORS.items():
         settings.watching.label_selectors[_resource(kind)] = selector
+    # Alongside the listings: otherwise every worker's first reconcile waits for it.
+    memo["s3"] = asyncio.create_task(asyncio.to_thread(s3client.prepare))
     kube = CachedKube(ApiKube(_api_client()), _CACHE)
     # Before any key is queued: a list answered from a cache that has not seen a full
     # listing goes to the API server, but nothing would ever need to.
