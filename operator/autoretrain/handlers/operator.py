@@ -122,7 +122,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.client_timeout = 300
     for kind, selector in WATCH_SELECTORS.items():
         settings.watching.label_selectors[_resource(kind)] = selector
-    # Alongside the listings: otherwise every worker's first reconcile waits for it.
+    # boto3 and the S3 model load alongside the listings, not in the first reconciles.
     memo["s3"] = asyncio.create_task(asyncio.to_thread(s3client.prepare))
     kube = CachedKube(ApiKube(_api_client()), _CACHE)
     # Before any key is queued: a list answered from a cache that has not seen a full
