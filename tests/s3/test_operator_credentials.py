@@ -16,6 +16,7 @@ import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -25,6 +26,7 @@ from autoretrain.handlers import modelretrains, runs
 from autoretrain.handlers.context import Context
 from autoretrain.handlers.stores import registry_for
 from autoretrain.kube.fake import FakeKube
+from autoretrain.kube.recent import RecentReads
 from autoretrain.store.objects import open_store
 from autoretrain.store.registry import ModelRegistry
 from autoretrain.store.s3client import make_s3_client
@@ -262,6 +264,48 @@ def test_refused_credentials_fail_the_run_and_flag_the_model_retrain(
     _assert_nothing_shows(
         kube, caplog, [settings["AWS_ACCESS_KEY_ID"], settings["AWS_SECRET_ACCESS_KEY"]]
     )
+
+
+def test_model_retrains_share_a_recent_secret_and_a_refused_copy_is_read_again(
+    bucket: str,
+    s3_endpoint: str,
+    identities: dict[str, tuple[str, str]],
+    operator_env_points_elsewhere: None,
+) -> None:
+    kube = FakeKube(clock=world.clock_at())
+    reads: list[str] = []
+
+    class Counting:
+        def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+            reads.append(kind)
+            return kube.get(kind, namespace, name)
+
+    # Copies never expire here: only a refusal makes the operator read the Secret again.
+    recent = RecentReads(Counting(), max_age=3600.0)
+    world.secret(kube, "churn-s3", _settings(s3_endpoint, *identities["stranger"]))
+    ctx = _model_retrain(kube, bucket)
+    ctx.recent = recent
+    modelretrains.reconcile(ctx, NS, "churn")
+    assert _store_ready(kube, "churn") == ("False", "ArtifactStoreAccessDenied")
+
+    kube.delete("Secret", NS, "churn-s3")  # rotated to the keys that may use the bucket
+    world.secret(kube, "churn-s3", _settings(s3_endpoint, *identities["operator"]))
+    modelretrains.reconcile(ctx, NS, "churn")
+    assert _store_ready(kube, "churn") == ("True", "ArtifactStoreAvailable")
+
+    before = reads.count("Secret")
+    artifacts = {"uri": f"s3://{bucket}/fraud/", "secretRef": {"name": "churn-s3"}}
+    world.model_retrain(kube, spec_wire(artifacts), name="fraud")
+    for name in ("churn", "fraud", "churn"):
+        modelretrains.reconcile(ctx, NS, name)
+        assert _store_ready(kube, name) == ("True", "ArtifactStoreAvailable")
+    assert reads.count("Secret") == before
+
+
+def _store_ready(kube: FakeKube, name: str) -> tuple[str, str]:
+    parent = kube.get("ModelRetrain", NS, name)
+    assert parent is not None
+    return world.conditions(parent["status"])["ArtifactStoreReady"]
 
 
 def _assert_nothing_shows(

@@ -107,3 +107,13 @@ def test_expired_answers_are_dropped_as_more_are_kept(source: CountingReads) -> 
         now[0] = float(i)  # ten objects are current at any time
         reads.get("Secret", "ml", f"s-{i}")
     assert len(reads._found) <= 1024
+
+
+def test_a_forgotten_copy_is_read_again(source: CountingReads) -> None:
+    reads = _reads(source, [0.0])
+    source.fake.create("Secret", "ml", _secret(value="old"))
+    reads.get("Secret", "ml", "s3")
+    source.fake.patch("Secret", "ml", "s3", {"data": {"k": "rotated"}})
+    reads.forget("Secret", "ml", "s3")
+    assert (reads.get("Secret", "ml", "s3") or {})["data"] == {"k": "rotated"}
+    assert source.reads == {("Secret", "s3"): 2}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from autoretrain.analysis.provider import MetricsProvider
 from autoretrain.kube.client import Kube
-from autoretrain.kube.recent import Reads
+from autoretrain.kube.recent import Reads, RecentReads
 
 
 def utcnow() -> datetime:
@@ -32,7 +32,7 @@ class Context:
     #: Queues a reconcile of another object whose decision depends on this one's news.
     wake: Callable[[Key], None] = field(default=_nobody)
     #: Answers lookups of what a spec names a few seconds late (``autoretrain.kube.recent``).
-    recent: Reads | None = None
+    recent: RecentReads | None = None
 
     @property
     def lookups(self) -> Reads:

@@ -37,7 +37,7 @@ from autoretrain.lifecycle import actions as act
 from autoretrain.lifecycle import policy
 from autoretrain.lifecycle.observed import StoreFault
 from autoretrain.lifecycle.references import References
-from autoretrain.store.errors import StoreError
+from autoretrain.store.errors import AccessDeniedError, CredentialsError, StoreError
 from autoretrain.store.registry import ChampionRecord, ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -152,10 +152,9 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
     backtesting = backtests.wanted(spec)
     secret_found: bool | None = None
     try:
-        registry = stores.registry_for(ctx.lookups, namespace, spec)
+        registry, current = _registry_and_champion(ctx, namespace, spec)
         # Opened with the Secret's keys, the registry has shown that the Secret is there.
         secret_found = True if stores.reads_secret(spec) else None
-        current = registry.champion()
         champion = _champion(registry, current)
         if backtesting:
             replaced = backtests.replaced(registry, current)
@@ -199,6 +198,26 @@ def _reconcile(ctx: Context, mr: Obj) -> float | None:
     operator_metrics.observe_modelretrain(namespace, name, facts)
     operator_metrics.observe_live_quality(namespace, name, decision.status.live_quality)
     return requeue
+
+
+def _registry_and_champion(
+    ctx: Context, namespace: str, spec: RunPolicy
+) -> tuple[ModelRegistry, ChampionRecord | None]:
+    """The registry, opened with the Secret as recently read, and its champion record.
+
+    If the store refuses those keys, the copy may predate a rotation: the Secret is
+    read again from the API server and the store asked once more.
+    """
+    try:
+        registry = stores.registry_for(ctx.lookups, namespace, spec)
+        return registry, registry.champion()
+    except (CredentialsError, AccessDeniedError):
+        secret_ref = spec.artifacts.secret_ref
+        if ctx.recent is None or secret_ref is None or not stores.reads_secret(spec):
+            raise
+        ctx.recent.forget("Secret", namespace, secret_ref.name)
+    registry = stores.registry_for(ctx.lookups, namespace, spec)
+    return registry, registry.champion()
 
 
 def _references(

@@ -8,7 +8,8 @@ would cost more than it saves. So, as the kubelet does for the Secrets its pods
 mount, ``RecentReads`` keeps each object it finds for ``max_age`` seconds: a
 changed or deleted object is seen that much later. An object that is not found
 is asked for again on every read, so one created right after the ModelRetrain
-that names it is seen at once.
+that names it is seen at once; and a Secret whose keys the store refuses is
+forgotten and read again, so a rotation is not held up either.
 
 Only lookups that may lag use it. Runs read their Secret and the serving
 Deployment from the API server: a run acts on what it reads, and fails on a
@@ -69,6 +70,11 @@ class RecentReads:
                 self._prune(now)
         # A copy: the caller may change what it reads.
         return dict(json.loads(found.text))
+
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        """Drop the kept copy, known to be stale: the next read asks ``source``."""
+        with self._lock:
+            self._found.pop((kind, namespace, name), None)
 
     def _prune(self, now: float) -> None:
         if len(self._found) < self._prune_at:
