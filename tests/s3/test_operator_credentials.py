@@ -16,7 +16,6 @@ import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
@@ -273,15 +272,9 @@ def test_model_retrains_share_a_recent_secret_and_a_refused_copy_is_read_again(
     operator_env_points_elsewhere: None,
 ) -> None:
     kube = FakeKube(clock=world.clock_at())
-    reads: list[str] = []
-
-    class Counting:
-        def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-            reads.append(kind)
-            return kube.get(kind, namespace, name)
-
+    counted = world.CountedReads(kube)
     # Copies never expire here: only a refusal makes the operator read the Secret again.
-    recent = RecentReads(Counting(), max_age=3600.0)
+    recent = RecentReads(counted, max_age=3600.0)
     world.secret(kube, "churn-s3", _settings(s3_endpoint, *identities["stranger"]))
     ctx = _model_retrain(kube, bucket)
     ctx.recent = recent
@@ -293,13 +286,13 @@ def test_model_retrains_share_a_recent_secret_and_a_refused_copy_is_read_again(
     modelretrains.reconcile(ctx, NS, "churn")
     assert _store_ready(kube, "churn") == ("True", "ArtifactStoreAvailable")
 
-    before = reads.count("Secret")
+    before = counted.reads.count("Secret/churn-s3")
     artifacts = {"uri": f"s3://{bucket}/fraud/", "secretRef": {"name": "churn-s3"}}
     world.model_retrain(kube, spec_wire(artifacts), name="fraud")
     for name in ("churn", "fraud", "churn"):
         modelretrains.reconcile(ctx, NS, name)
         assert _store_ready(kube, name) == ("True", "ArtifactStoreAvailable")
-    assert reads.count("Secret") == before
+    assert counted.reads.count("Secret/churn-s3") == before
 
 
 def _store_ready(kube: FakeKube, name: str) -> tuple[str, str]:

@@ -42,6 +42,18 @@ def model_retrain(kube: FakeKube, spec: Obj, name: str = "churn", trigger: str =
     )
 
 
+class CountedReads:
+    """``kube``'s gets, each recorded as ``Kind/name``: what lookups asked the API server."""
+
+    def __init__(self, kube: FakeKube) -> None:
+        self.kube = kube
+        self.reads: list[str] = []
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        self.reads.append(f"{kind}/{name}")
+        return self.kube.get(kind, namespace, name)
+
+
 def secret(kube: FakeKube, name: str, values: Mapping[str, str]) -> Obj:
     """A Secret as the API server stores it: every value base64 in ``data``."""
     data = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}

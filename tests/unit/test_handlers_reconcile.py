@@ -329,15 +329,9 @@ def test_a_secret_without_a_key_names_the_key(kube: FakeKube) -> None:
 def test_model_retrains_naming_one_deployment_share_its_recent_lookup(
     kube: FakeKube, registry: ModelRegistry
 ) -> None:
-    reads: list[str] = []
-
-    class Counting:
-        def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-            reads.append(f"{kind}/{name}")
-            return kube.get(kind, namespace, name)
-
+    counted = world.CountedReads(kube)
     now = [0.0]
-    recent = RecentReads(Counting(), max_age=10.0, clock=lambda: now[0])
+    recent = RecentReads(counted, max_age=10.0, clock=lambda: now[0])
     ctx = Context(kube=kube, metrics=NullProvider(), clock=world.clock_at(), recent=recent)
     world.serving_deployment(kube)
     for name in ("churn", "fraud"):
@@ -345,7 +339,7 @@ def test_model_retrains_naming_one_deployment_share_its_recent_lookup(
         world.model_retrain(kube, spec_wire(artifacts, schedule="0 3 * * *"), name=name)
         modelretrains.reconcile(ctx, NS, name)
         assert _condition(kube, name, "ReferencesResolved").startswith("True")
-    assert reads == ["Deployment/server"]
+    assert counted.reads == ["Deployment/server"]
 
     kube.delete("Deployment", NS, "server")
     modelretrains.reconcile(ctx, NS, "churn")  # seen max_age after it was read, not before
